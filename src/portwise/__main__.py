@@ -1,0 +1,3 @@
+from portwise.cli import main
+
+main()

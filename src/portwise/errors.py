@@ -1,0 +1,50 @@
+"""One error type for everything the user can cause; the CLI turns it into a message and an exit code."""
+
+from __future__ import annotations
+
+
+class PortwiseError(Exception):
+    """A failure caused by input or environment, reported without a traceback."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(PortwiseError):
+    """The command line named something that does not exist or cannot be used."""
+
+
+class ImageError(PortwiseError):
+    """An image is broken or hostile; names the image, and the layer and member when known."""
+
+    exit_code = 3
+
+    def __init__(
+        self,
+        image: str,
+        problem: str,
+        *,
+        layer: str | None = None,
+        member: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        where = [f"image {image}"]
+        if layer is not None:
+            where.append(f"layer {layer}")
+        if member is not None:
+            where.append(f"member {member!r}")
+        super().__init__(f"{', '.join(where)}: {problem}", hint=hint)
+        self.image = image
+        self.layer = layer
+        self.member = member
+        self.problem = problem
+
+
+class ToolError(PortwiseError):
+    """An external tool portwise relies on (skopeo, ...) is missing or failed."""
+
+    exit_code = 4

@@ -1,0 +1,1 @@
+"""Level 3B: reading container images (sources, layers, analyzers, scan)."""

@@ -1,0 +1,1 @@
+"""Plain, versioned, JSON-serialisable facts and verdicts."""

@@ -1,0 +1,130 @@
+"""ImageProfile: what an image's user space (level 3B) is made of, as frozen, versioned data."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+IMAGE_SCHEMA_VERSION = "1.0"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Platform(Frozen):
+    os: str
+    architecture: str
+    variant: str | None = None
+
+    def __str__(self) -> str:
+        parts = [self.os, self.architecture] + ([self.variant] if self.variant else [])
+        return "/".join(parts)
+
+
+class HistoryEntry(Frozen):
+    created: str | None = None
+    created_by: str | None = None
+    comment: str | None = None
+    empty_layer: bool = False
+
+
+class ImageConfig(Frozen):
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
+    env: list[str] = Field(default_factory=list)
+    user: str | None = None
+    working_dir: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    created: str | None = None
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+
+class OsRelease(Frozen):
+    id: str | None = None
+    version_id: str | None = None
+    id_like: list[str] = Field(default_factory=list)
+    pretty_name: str | None = None
+    version_codename: str | None = None
+    path: str = Field(description="file the values were read from, after symlinks")
+    layer: int
+
+
+PackageManager = Literal["dpkg", "rpm", "apk"]
+
+
+class Package(Frozen):
+    manager: PackageManager
+    name: str
+    version: str
+    architecture: str | None = None
+    source_name: str | None = None
+    source_version: str | None = None
+    installed_at: str | None = Field(None, description="ISO 8601 UTC, where the database has it")
+    built_at: str | None = Field(None, description="ISO 8601 UTC, where the database has it")
+    layer: int = Field(description="index of the layer that brought this exact version")
+    database: str = Field(description="path of the package database inside the image")
+
+
+class Libc(Frozen):
+    family: Literal["glibc", "musl"]
+    version: str | None = Field(None, description="None when the image does not say")
+    path: str
+    layer: int
+    evidence: str
+
+
+class Layer(Frozen):
+    index: int
+    digest: str | None = Field(None, description="blob digest as stored (compressed)")
+    diff_id: str | None = Field(None, description="digest of the uncompressed tar")
+    media_type: str | None = None
+    size: int | None = Field(None, description="stored (compressed) bytes")
+    unpacked_size: int
+    file_count: int
+    created_by: str | None = None
+    from_cache: bool = False
+
+
+FileKind = Literal["file", "dir", "symlink", "hardlink", "fifo", "device"]
+
+
+class FileEntry(Frozen):
+    path: str
+    kind: FileKind
+    layer: int
+    size: int = 0
+    mode: int = 0
+    link: str | None = None
+
+
+class Unknown(Frozen):
+    """Something portwise could not read; recorded with its place, never silently dropped."""
+
+    location: str
+    layer: int | None = None
+    message: str
+
+
+class Analyzer(Frozen):
+    name: str
+    version: int
+
+
+class ImageProfile(Frozen):
+    schema_version: str = IMAGE_SCHEMA_VERSION
+    reference: str
+    source: str = Field(description="kind of source the image was read from")
+    manifest_digest: str | None = None
+    config_digest: str | None = None
+    platform: Platform
+    config: ImageConfig
+    os_release: OsRelease | None = None
+    libc: list[Libc] = Field(default_factory=list)
+    packages: list[Package] = Field(default_factory=list)
+    layers: list[Layer] = Field(default_factory=list)
+    files: list[FileEntry] = Field(default_factory=list)
+    unknowns: list[Unknown] = Field(default_factory=list)
+    analyzers: list[Analyzer] = Field(default_factory=list)
+    portwise_version: str
