@@ -1,4 +1,4 @@
-"""One error type for everything the user can cause; the CLI turns it into a message and an exit code."""
+"""One error type for what the user can cause; the CLI turns it into a message and exit code."""
 
 from __future__ import annotations
 

@@ -1,0 +1,132 @@
+"""The command line: parse, call one API function, render; errors become a line and an exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from portwise import __version__
+from portwise.errors import PortwiseError
+from portwise.image.cache import LayerCache, default_cache_dir
+from portwise.image.layers import Limits
+from portwise.image.scan import ScanOptions, scan
+from portwise.model.schema import SCHEMAS, schema_json
+from portwise.report.terminal import ScanProgress, render_profile
+from portwise.units import parse_size
+
+app = typer.Typer(
+    help="Will this container image run on that host? If not, why, and what to do.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+cache_app = typer.Typer(help="Inspect or clear the per-layer cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+out = Console()
+err = Console(stderr=True)
+
+CacheDir = Annotated[
+    Path | None,
+    typer.Option("--cache-dir", help="Where the layer cache lives (default: user cache dir)."),
+]
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        out.print(f"portwise {__version__}")
+        raise typer.Exit()
+
+
+@app.command("scan")
+def scan_command(
+    image: Annotated[
+        str, typer.Argument(help="Image reference (oci:, docker-archive:, path, ...)")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the ImageProfile as JSON.")
+    ] = False,
+    platform: Annotated[
+        str | None, typer.Option(help="Platform to pick from a multi-arch index (os/arch[/v]).")
+    ] = None,
+    all_platforms: Annotated[
+        bool, typer.Option("--all-platforms", help="Scan every platform of an index.")
+    ] = False,
+    cache_dir: CacheDir = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the cache.")
+    ] = False,
+    max_layer_size: Annotated[
+        str, typer.Option(help="Refuse a layer that unpacks to more than this (e.g. 32G).")
+    ] = "32G",
+    allow_device_nodes: Annotated[
+        bool, typer.Option(help="Record device nodes in layers instead of refusing the image.")
+    ] = False,
+    tls_verify: Annotated[
+        bool, typer.Option(help="Verify registry TLS certificates (docker:// references).")
+    ] = True,
+    show_files: Annotated[bool, typer.Option(help="List every file in the summary.")] = False,
+) -> None:
+    """Read an image (never extracting it) and print what its user space is made of."""
+    options = ScanOptions(
+        platform=platform,
+        all_platforms=all_platforms,
+        cache_dir=cache_dir,
+        use_cache=not no_cache,
+        tls_verify=tls_verify,
+        limits=Limits(
+            max_layer_unpacked=parse_size(max_layer_size, "--max-layer-size"),
+            allow_device_nodes=allow_device_nodes,
+        ),
+    )
+    with ScanProgress(err, enabled=not as_json or err.is_terminal) as progress:
+        profiles = scan(image, options, progress.on_layer)
+    if as_json:
+        payload = [p.model_dump(mode="json") for p in profiles]
+        sys.stdout.write(json.dumps(payload if all_platforms else payload[0], indent=2) + "\n")
+        return
+    for profile in profiles:
+        render_profile(out, profile, show_files=show_files)
+
+
+@app.command("schema")
+def schema_command(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(SCHEMAS)}")],
+) -> None:
+    """Print the versioned JSON Schema of a portwise document."""
+    sys.stdout.write(schema_json(name) + "\n")
+
+
+@cache_app.command("info")
+def cache_info(cache_dir: CacheDir = None) -> None:
+    """Where the cache is and how many layers it holds."""
+    cache = LayerCache(cache_dir or default_cache_dir())
+    out.print(f"{cache.path}: {cache.count()} cached layers")
+    cache.close()
+
+
+@cache_app.command("clear")
+def cache_clear(cache_dir: CacheDir = None) -> None:
+    """Forget every cached layer."""
+    cache = LayerCache(cache_dir or default_cache_dir())
+    out.print(f"removed {cache.clear()} cached layers from {cache.path}")
+    cache.close()
+
+
+def main() -> None:
+    """Entry point: the one place that turns portwise errors into messages and exit codes."""
+    try:
+        app()
+    except PortwiseError as exc:
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
+        if exc.hint:
+            err.print(f"[dim]hint: {escape(exc.hint)}[/]", highlight=False)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,175 @@
+"""Turn a stored layer blob into a verified, bounded stream of tar bytes.
+
+Decompression and hashing run in a producer thread: zlib, zstd and hashlib release the GIL, so
+on two cores the tar parser runs beside them instead of after them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import zstandard
+
+CHUNK = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class BlobError(ValueError):
+    """The blob cannot be decompressed, is larger than allowed, or fails its digest."""
+
+
+@dataclass
+class Digests:
+    """Filled in when the stream has been read to its end."""
+
+    blob: str = ""
+    content: str = ""
+    stored_bytes: int = 0
+    unpacked_bytes: int = 0
+    compression: str = ""
+
+
+def _raw_chunks(raw: BinaryIO, blob_hash: hashlib._Hash, digests: Digests) -> Iterator[bytes]:
+    while chunk := raw.read(CHUNK):
+        blob_hash.update(chunk)
+        digests.stored_bytes += len(chunk)
+        yield chunk
+
+
+def _decompressed(raw: BinaryIO, digests: Digests) -> Iterator[bytes]:
+    blob_hash = hashlib.sha256()
+    chunks = _raw_chunks(raw, blob_hash, digests)
+    first = next(chunks, b"")
+    rest = _prepend(first, chunks)
+    if first.startswith(GZIP_MAGIC):
+        digests.compression = "gzip"
+        yield from _gunzip_tracked(rest)
+    elif first.startswith(ZSTD_MAGIC):
+        digests.compression = "zstd"
+        yield from _unzstd_tracked(rest)
+    else:
+        digests.compression = "none"
+        yield from rest
+    digests.blob = "sha256:" + blob_hash.hexdigest()
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _gunzip_tracked(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """gzip members back to back; the stream must end exactly at a member's end."""
+    inflater: zlib._Decompress | None = None
+    for chunk in chunks:
+        while chunk:
+            if inflater is None:
+                inflater = zlib.decompressobj(wbits=31)
+            try:
+                out = inflater.decompress(chunk, CHUNK * 4)
+                while out:
+                    yield out
+                    if inflater.eof or not inflater.unconsumed_tail:
+                        break
+                    out = inflater.decompress(inflater.unconsumed_tail, CHUNK * 4)
+            except zlib.error as exc:
+                raise BlobError(f"gzip data is corrupt: {exc}") from None
+            if inflater.eof:
+                chunk = inflater.unused_data
+                inflater = None
+            else:
+                chunk = inflater.unconsumed_tail
+    if inflater is not None:
+        raise BlobError("gzip stream truncated: the blob ends inside a gzip member")
+
+
+def _unzstd_tracked(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """zstd frames back to back; the stream must end exactly at a frame's end."""
+    decompressor = zstandard.ZstdDecompressor()
+    obj: zstandard.ZstdDecompressionObj | None = None
+    for chunk in chunks:
+        while chunk:
+            if obj is None:
+                obj = decompressor.decompressobj()
+            try:
+                out = obj.decompress(chunk)
+            except zstandard.ZstdError as exc:
+                raise BlobError(f"zstd data is corrupt: {exc}") from None
+            if out:
+                yield out
+            if obj.eof:
+                chunk = obj.unused_data
+                obj = None
+            else:
+                chunk = b""
+    if obj is not None:
+        raise BlobError("zstd stream truncated: the blob ends inside a zstd frame")
+
+
+_END = object()
+
+
+class LayerByteStream:
+    """Decompressed tar bytes of one blob, produced in a thread, bounded by `max_unpacked`.
+
+    `read` returns whole chunks (any size); the tar reader copes with that. Digests are final
+    once `read` has returned b"".
+    """
+
+    def __init__(self, raw: BinaryIO, max_unpacked: int) -> None:
+        self.digests = Digests()
+        self._max = max_unpacked
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=8)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._produce, args=(raw,), daemon=True)
+        self._thread.start()
+
+    def _produce(self, raw: BinaryIO) -> None:
+        content_hash = hashlib.sha256()
+        try:
+            for chunk in _decompressed(raw, self.digests):
+                self.digests.unpacked_bytes += len(chunk)
+                if self.digests.unpacked_bytes > self._max:
+                    raise BlobError(f"unpacks to more than {self._max} bytes (decompression bomb?)")
+                content_hash.update(chunk)
+                if not self._put(chunk):
+                    return
+            self.digests.content = "sha256:" + content_hash.hexdigest()
+            self._put(_END)
+        except BaseException as exc:  # handed to the reader, which raises it in its thread
+            self._put(exc)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read(self, n: int = -1) -> bytes:
+        if self._done:
+            return b""
+        item = self._queue.get()
+        if item is _END:
+            self._done = True
+            return b""
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        assert isinstance(item, bytes)
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

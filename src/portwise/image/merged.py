@@ -1,0 +1,143 @@
+"""The merged view of an image's layers: path -> node, with whiteouts replayed, in memory.
+
+Symlinks resolve inside the image root only: absolute targets start at the image root, `..`
+stops at the root, and a loop is reported rather than followed forever.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from portwise.image.layers import HostileMember, LayerFacts
+
+MAX_SYMLINK_HOPS = 40  # the kernel's own limit (MAXSYMLINKS)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    layer: int
+    kind: str
+    size: int
+    mode: int
+    link: str
+    mtime: int
+
+
+class SymlinkLoop(ValueError):
+    """Resolving a path met more symlinks than the kernel would follow."""
+
+
+class LayerConflict(ValueError):
+    """Layers that no real engine could stack; `layer` and `member` say where."""
+
+    def __init__(self, layer: int, member: str, problem: str) -> None:
+        super().__init__(problem)
+        self.layer = layer
+        self.member = member
+        self.problem = problem
+
+
+class MergedView:
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+        self._children: dict[str, set[str]] = {}
+
+    @classmethod
+    def from_layers(cls, layers: Sequence[LayerFacts]) -> MergedView:
+        view = cls()
+        for index, facts in enumerate(layers):
+            view.apply(index, facts)
+        return view
+
+    def apply(self, index: int, facts: LayerFacts) -> None:
+        """Stack one layer: its whiteouts hide lower layers only, then its entries land."""
+        for directory in facts.opaque:
+            for child in list(self._children.get(directory, ())):
+                self._remove(child)
+        for path in facts.whiteouts:
+            self._remove(path)
+        for path, kind, size, mode, link, mtime in facts.entries:
+            self._check_parents(index, path)
+            if kind == "hardlink" and link not in self.nodes:
+                raise LayerConflict(index, path, f"hardlink to {link!r}, which does not exist")
+            old = self.nodes.get(path)
+            if old is not None and old.kind == "dir" and kind != "dir":
+                self._remove(path)
+            self.nodes[path] = Node(index, kind, size, mode, link, mtime)
+            self._children.setdefault(posixpath.dirname(path), set()).add(path)
+
+    def _check_parents(self, index: int, path: str) -> None:
+        """A member below a symlink would be written through it on extraction: refuse it."""
+        parent = posixpath.dirname(path)
+        while parent:
+            node = self.nodes.get(parent)
+            if node is not None:
+                if node.kind == "symlink":
+                    raise LayerConflict(
+                        index, path, f"member is below symlink {parent!r} -> {node.link!r}"
+                    )
+                if node.kind != "dir":
+                    raise LayerConflict(index, path, f"member is below non-directory {parent!r}")
+                return
+            parent = posixpath.dirname(parent)
+
+    def _remove(self, path: str) -> None:
+        if self.nodes.pop(path, None) is not None:
+            siblings = self._children.get(posixpath.dirname(path))
+            if siblings is not None:
+                siblings.discard(path)
+        for child in list(self._children.pop(path, ())):
+            self._remove(child)
+
+    def children(self, directory: str) -> list[str]:
+        return sorted(self._children.get(directory, ()))
+
+    def get(self, path: str) -> Node | None:
+        return self.nodes.get(path)
+
+    def resolve(self, path: str) -> str:
+        """The path after following every symlink in it, inside the image root.
+
+        The result may not exist (a dangling link resolves to its target's path).
+        Raises SymlinkLoop.
+        """
+        pending = [p for p in path.split("/") if p not in ("", ".")]
+        pending.reverse()
+        resolved: list[str] = []
+        hops = 0
+        while pending:
+            part = pending.pop()
+            if part == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            candidate = "/".join([*resolved, part])
+            node = self.nodes.get(candidate)
+            if node is not None and node.kind == "symlink":
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise SymlinkLoop(f"too many levels of symbolic links resolving /{path}")
+                if node.link.startswith("/"):
+                    resolved = []
+                target = [p for p in node.link.split("/") if p not in ("", ".")]
+                pending.extend(reversed(target))
+                continue
+            resolved.append(part)
+        return "/".join(resolved)
+
+    def lookup(self, path: str) -> tuple[str, Node] | None:
+        """Resolve and fetch; None when the path does not exist or loops."""
+        try:
+            real = self.resolve(path)
+        except SymlinkLoop:
+            return None
+        node = self.nodes.get(real)
+        return (real, node) if node is not None else None
+
+    def __iter__(self) -> Iterator[tuple[str, Node]]:
+        return iter(sorted(self.nodes.items()))
+
+
+__all__ = ["HostileMember", "LayerConflict", "MergedView", "Node", "SymlinkLoop"]

@@ -1,0 +1,1 @@
+"""Renderers: the same facts for a terminal, a machine or a CI system."""

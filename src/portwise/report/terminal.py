@@ -1,0 +1,100 @@
+"""Readable terminal output (rich) and the scan progress bar."""
+
+from __future__ import annotations
+
+from collections import Counter
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from portwise.model.image import ImageProfile
+from portwise.units import human_size
+
+
+class ScanProgress:
+    """A bar over layers on stderr, shown only when stderr is a terminal."""
+
+    def __init__(self, console: Console, enabled: bool = True) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not (enabled and console.is_terminal),
+        )
+        self._task = self._progress.add_task("scanning", total=None)
+
+    def __enter__(self) -> ScanProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+    def on_layer(self, image: str, index: int, count: int, cached: bool) -> None:
+        state = "cached" if cached else "reading"
+        self._progress.update(
+            self._task,
+            total=count,
+            completed=index,
+            description=f"{image}: layer {index + 1}/{count} ({state})",
+        )
+
+
+def render_profile(console: Console, profile: ImageProfile, *, show_files: bool) -> None:
+    summary = Table.grid(padding=(0, 2))
+    summary.add_row("[bold]image", profile.reference)
+    summary.add_row("source", profile.source)
+    summary.add_row("platform", str(profile.platform))
+    if profile.manifest_digest:
+        summary.add_row("manifest", profile.manifest_digest)
+    osr = profile.os_release
+    summary.add_row("os", f"{osr.pretty_name or osr.id} ({osr.path})" if osr else "[yellow]unknown")
+    if profile.libc:
+        for lib in profile.libc:
+            summary.add_row(
+                "libc", f"{lib.family} {lib.version or '(version unknown)'} [dim]{lib.evidence}"
+            )
+    else:
+        summary.add_row("libc", "[yellow]none found (static binaries only, or unknown)")
+    managers = Counter(p.manager for p in profile.packages)
+    summary.add_row("packages", ", ".join(f"{n} {mgr}" for mgr, n in managers.items()) or "none")
+    summary.add_row("files", str(len(profile.files)))
+    cfg = profile.config
+    if cfg.entrypoint or cfg.cmd:
+        summary.add_row("runs", " ".join((cfg.entrypoint or []) + (cfg.cmd or [])))
+    if cfg.user:
+        summary.add_row("user", cfg.user)
+    console.print(summary)
+
+    layers = Table(title="layers", title_justify="left")
+    for column in ("#", "digest", "stored", "unpacked", "files", "cache", "created by"):
+        layers.add_column(column, overflow="fold")
+    for layer in profile.layers:
+        layers.add_row(
+            str(layer.index),
+            (layer.digest or layer.diff_id or "-")[:19],
+            human_size(layer.size),
+            human_size(layer.unpacked_size),
+            str(layer.file_count),
+            "hit" if layer.from_cache else "read",
+            (layer.created_by or "")[:60],
+        )
+    console.print(layers)
+    if profile.unknowns:
+        console.print(f"[yellow]{len(profile.unknowns)} things portwise could not read:")
+        for unknown in profile.unknowns[:20]:
+            console.print(f"  {unknown.location}: {unknown.message}", highlight=False)
+    if show_files:
+        for entry in profile.files:
+            link = f" -> {entry.link}" if entry.link else ""
+            console.print(f"{entry.kind:8} L{entry.layer} {entry.path}{link}", highlight=False)
