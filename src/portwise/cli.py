@@ -126,7 +126,7 @@ def main() -> None:
     try:
         app()
     except PortwiseError as exc:
-        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err.print(f"[dim]hint: {escape(exc.hint)}[/]", highlight=False)
+            err.print(f"[dim]hint: {escape(exc.hint)}[/]", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

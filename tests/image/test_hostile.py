@@ -1,0 +1,189 @@
+"""Hostile and broken images: a clear error naming image, layer and member; no host file touched.
+
+These layers are crafted by hand because no real tool writes them on purpose; each test scans
+in-process under an audit hook and asserts that every file opened was the image's own or
+portwise's cache, and that nothing was written outside the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from imagekit import Item, OciLayout, file, layer_tar, symlink
+
+from portwise.errors import ImageError
+from portwise.image.layers import Limits
+from portwise.image.scan import ScanOptions, scan
+
+
+def scan_guarded(ref: str, tmp_path: Path, guard, **options) -> Exception:  # type: ignore[no-untyped-def]
+    cache = tmp_path / "cache"
+    with guard.watch(), pytest.raises(ImageError) as caught:
+        scan(ref, ScanOptions(cache_dir=cache, **options))
+    image_root = Path(ref.split(":", 1)[-1]) if ref.startswith(("oci:", "rootfs:")) else Path(ref)
+    assert guard.outside([image_root], [cache]) == []
+    written = [e for e in guard.events if e[2]]
+    assert all(Path(p).resolve().is_relative_to(cache.resolve()) for _, p, _ in written
+               if Path(p).is_absolute())
+    return caught.value
+
+
+def one_layer_image(tmp_path: Path, items: list[Item], compression: str = "gzip") -> str:
+    layout = OciLayout(tmp_path / "img")
+    layout.add_image([layer_tar(items)], compression=compression)
+    return f"oci:{layout.root}"
+
+
+def test_path_traversal_with_dotdot(tmp_path: Path, file_guard) -> None:  # type: ignore[no-untyped-def]
+    ref = one_layer_image(tmp_path, [file("etc/ok", "x"), file("../../escape", "pwned")])
+    error = scan_guarded(ref, tmp_path, file_guard)
+    assert error.member == "../../escape"
+    assert error.layer is not None and error.layer.startswith("#0 sha256:")
+    assert "path traversal" in str(error)
+    assert not (tmp_path.parent / "escape").exists()
+
+
+def test_absolute_member_name(tmp_path: Path, file_guard) -> None:  # type: ignore[no-untyped-def]
+    ref = one_layer_image(tmp_path, [file("/tmp/portwise-absolute-pwned", "x")])
+    error = scan_guarded(ref, tmp_path, file_guard)
+    assert "absolute member name" in str(error)
+    assert not Path("/tmp/portwise-absolute-pwned").exists()
+
+
+def test_member_written_through_symlink(tmp_path: Path, file_guard) -> None:  # type: ignore[no-untyped-def]
+    outside = tmp_path / "host-dir"
+    outside.mkdir()
+    items = [symlink("escape", str(outside)), file("escape/pwned", "x")]
+    error = scan_guarded(one_layer_image(tmp_path, items), tmp_path, file_guard)
+    assert error.member == "escape/pwned"
+    assert "below symlink" in str(error)
+    assert list(outside.iterdir()) == []
+
+
+def test_hardlink_escape(tmp_path: Path, file_guard) -> None:  # type: ignore[no-untyped-def]
+    items = [Item("shadow", kind="hardlink", link="../../../etc/shadow")]
+    error = scan_guarded(one_layer_image(tmp_path, items), tmp_path, file_guard)
+    assert error.member == "shadow"
+    assert "hardlink target" in str(error) and "escapes the root" in str(error)
+
+
+def test_hardlink_to_missing_member(tmp_path: Path, file_guard) -> None:  # type: ignore[no-untyped-def]
+    items = [Item("passwd", kind="hardlink", link="etc/passwd")]
+    error = scan_guarded(one_layer_image(tmp_path, items), tmp_path, file_guard)
+    assert error.member == "passwd" and "does not exist" in str(error)
+
+
+@pytest.mark.parametrize("kind", ["chardev", "blockdev"])
+def test_device_node(tmp_path: Path, file_guard, kind: str) -> None:  # type: ignore[no-untyped-def]
+    ref = one_layer_image(tmp_path, [Item("dev/sda", kind=kind)])
+    error = scan_guarded(ref, tmp_path, file_guard)
+    assert error.member == "dev/sda" and "device node" in str(error)
+    # the user can choose to accept them; they are recorded, never created
+    profile = scan(ref, ScanOptions(cache_dir=tmp_path / "c2",
+                                    limits=Limits(allow_device_nodes=True)))[0]
+    assert [f.kind for f in profile.files if f.path == "/dev/sda"] == ["device"]
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_decompression_bomb(tmp_path: Path, file_guard, compression: str) -> None:  # type: ignore[no-untyped-def]
+    bomb = layer_tar([file("zeros", bytes(64 << 20))])  # 64 MiB that compress to ~64 KiB
+    layout = OciLayout(tmp_path / "img")
+    layout.add_image([bomb], compression=compression)
+    error = scan_guarded(f"oci:{layout.root}", tmp_path, file_guard,
+                         limits=Limits(max_layer_unpacked=16 << 20))
+    assert "decompression bomb" in str(error) and error.layer is not None
+    assert error.hint is not None and "--max-layer-size" in error.hint
+
+
+def test_truncated_layer(tmp_path: Path, file_guard) -> None:  # type: ignore[no-untyped-def]
+    layout = OciLayout(tmp_path / "img")
+    descriptor = layout.add_image([layer_tar([file("a", b"x" * 100_000)])], compression="gzip")
+    blob = layout.layer_blob_paths(descriptor)[0]
+    blob.write_bytes(blob.read_bytes()[:-200])
+    error = scan_guarded(f"oci:{layout.root}", tmp_path, file_guard)
+    assert "truncated" in str(error) and error.layer is not None
+
+
+def test_layer_digest_mismatch(tmp_path: Path, file_guard) -> None:  # type: ignore[no-untyped-def]
+    layout = OciLayout(tmp_path / "img")
+    descriptor = layout.add_image([layer_tar([file("a", "one")])], compression="none")
+    blob = layout.layer_blob_paths(descriptor)[0]
+    blob.write_bytes(layer_tar([file("a", "two")]))  # same size, other content
+    error = scan_guarded(f"oci:{layout.root}", tmp_path, file_guard)
+    assert "digest mismatch" in str(error) and error.layer is not None
+
+
+def test_invalid_json_config(tmp_path: Path, file_guard) -> None:  # type: ignore[no-untyped-def]
+    layout = OciLayout(tmp_path / "img")
+    layout.add_image([layer_tar([file("a", "x")])], tag=None, write_index=False)
+    broken = b"{not json"
+    digest = layout.blob(broken)
+    manifest = {"schemaVersion": 2, "config": {"digest": digest, "size": len(broken)}, "layers": []}
+    manifest_digest = layout.blob(json.dumps(manifest).encode())
+    layout.manifests = [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                         "digest": manifest_digest, "size": 1}]
+    layout.write_index()
+    error = scan_guarded(f"oci:{layout.root}", tmp_path, file_guard)
+    assert "not valid JSON" in str(error) and digest in str(error)
+
+
+def test_invalid_json_index(tmp_path: Path, file_guard) -> None:  # type: ignore[no-untyped-def]
+    layout = OciLayout(tmp_path / "img")
+    layout.add_image([layer_tar([file("a", "x")])])
+    (layout.root / "index.json").write_text("[1, 2")
+    error = scan_guarded(f"oci:{layout.root}", tmp_path, file_guard)
+    assert "index.json is not valid JSON" in str(error)
+
+
+def test_missing_blob(tmp_path: Path, file_guard) -> None:  # type: ignore[no-untyped-def]
+    layout = OciLayout(tmp_path / "img")
+    descriptor = layout.add_image([layer_tar([file("a", "x")])])
+    layout.layer_blob_paths(descriptor)[0].unlink()
+    error = scan_guarded(f"oci:{layout.root}", tmp_path, file_guard)
+    assert "missing blob" in str(error)
+
+
+def test_blob_symlinked_to_host_file(tmp_path: Path, file_guard) -> None:  # type: ignore[no-untyped-def]
+    secret = tmp_path / "host-secret"
+    secret.write_text("do not read")
+    layout = OciLayout(tmp_path / "img")
+    descriptor = layout.add_image([layer_tar([file("a", "x")])])
+    blob = layout.layer_blob_paths(descriptor)[0]
+    blob.unlink()
+    blob.symlink_to(secret)
+    error = scan_guarded(f"oci:{layout.root}", tmp_path, file_guard)
+    assert "symlink" in str(error)
+    assert not any(p == str(secret) for _, p, _ in file_guard.events)
+
+
+def test_not_a_tar_layer(tmp_path: Path, file_guard) -> None:  # type: ignore[no-untyped-def]
+    layout = OciLayout(tmp_path / "img")
+    layout.add_image([b"this is not a tar archive at all" * 40], compression="gzip")
+    error = scan_guarded(f"oci:{layout.root}", tmp_path, file_guard)
+    assert "not a valid tar stream" in str(error)
+
+
+def test_cli_exit_code_and_message(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    ref = one_layer_image(tmp_path, [file("../escape", "x")])
+    done = subprocess.run(
+        [sys.executable, "-m", "portwise", "scan", ref, "--cache-dir", str(tmp_path / "c")],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 3
+    assert f"image {ref}" in done.stderr and "member '../escape'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_gnu_longname_traversal(tmp_path: Path, file_guard) -> None:  # type: ignore[no-untyped-def]
+    """The hostile name hides in a GNU long-name record rather than the header."""
+    name = "a/" * 60 + "../" * 70 + "escape"
+    layout = OciLayout(tmp_path / "img")
+    layout.add_image([layer_tar([file(name, "x")], fmt=tarfile.GNU_FORMAT)])
+    error = scan_guarded(f"oci:{layout.root}", tmp_path, file_guard)
+    assert error.member == name
