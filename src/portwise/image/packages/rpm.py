@@ -40,7 +40,7 @@ _TAG_NAMES: Final = {
     1022: "ARCH",
     1044: "SOURCERPM",
 }
-_STRING, _STRING_ARRAY, _I18NSTRING, _INT32 = 6, 8, 9, 4
+_STRING, _STRING_ARRAY, _I18NSTRING, _INT32, _MAX_TYPE = 6, 8, 9, 4, 9
 _MAX_TAGS: Final = 0xFFFF  # rpm's own HEADER_TAGS_MAX
 _MAX_DATA: Final = 0x0FFFFFFF  # rpm's own HEADER_DATA_MAX
 _INDEX_ENTRY = struct.Struct(">IIII")
@@ -73,6 +73,13 @@ def parse_header(blob: bytes) -> PackageRecord:
         )
     entries: dict[int, _Entry] = {}
     for tag, kind, offset, count in _INDEX_ENTRY.iter_unpack(memoryview(blob)[8:data_start]):
+        # rpm's own per-entry checks; the data of the tags we use is checked when read
+        if kind > _MAX_TYPE or offset > dl or not 0 < count <= dl:
+            label = _TAG_NAMES.get(tag, str(tag))
+            raise ValueError(
+                f"RPM header tag {label} entry out of range: type {kind}, offset {offset}, "
+                f"count {count}, for a data store of {dl} bytes"
+            )
         if tag in _TAG_NAMES:
             entries[tag] = (kind, offset, count)  # a later entry overrides, as rpm's dribbles do
     header = _Header(blob, data_start, dl, entries)
@@ -143,7 +150,8 @@ class _Header:
 
 
 def split_source_rpm(filename: str | None) -> tuple[str, str] | None:
-    """ "bash-5.1.8-6.el9.src.rpm" -> ("bash", "5.1.8-6.el9"); None when it has no such shape."""
+    """Name and version-release of a source rpm file name, e.g. "bash-5.1.8-6.el9.src.rpm" ->
+    ("bash", "5.1.8-6.el9"); None when the name has no such shape."""
     if not filename or not filename.endswith(".rpm"):
         return None
     stem, dot, _arch = filename[:-4].rpartition(".")
@@ -174,7 +182,8 @@ def parse_sqlite(content: bytes) -> ParseResult:
 
     rpm keeps the file in WAL mode, which an in-memory SQLite cannot open, so the copy is marked
     as rollback-journal; only the main file is read (rpm checkpoints its -wal when it closes).
-    The connection is query-only and each query has a step budget, so a hostile file cannot hang us.
+    The connection is query-only, keeps temporary data in memory, refuses a Packages view, and
+    the whole read has a step budget, so a hostile file can neither write nor hang us.
     """
     if len(content) < 100 or not content.startswith(_SQLITE_MAGIC):
         raise ValueError("rpmdb.sqlite is not an SQLite 3 database (bad magic or too short)")
@@ -193,7 +202,13 @@ def parse_sqlite(content: bytes) -> ParseResult:
     try:
         connection.deserialize(image)
         connection.set_progress_handler(budget, 1000)
-        for pragma in ("query_only = ON", "trusted_schema = OFF", "cell_size_check = ON"):
+        pragmas = (
+            "query_only = ON",
+            "trusted_schema = OFF",
+            "cell_size_check = ON",
+            "temp_store = MEMORY",
+        )
+        for pragma in pragmas:
             connection.execute(f"PRAGMA {pragma}")
         found = connection.execute(
             "SELECT type, sql FROM sqlite_master WHERE name = 'Packages' COLLATE NOCASE"
