@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a fresh Debian machine, as root: Debian packages, the virtual
+# environment and portwise's Python dependencies. Safe to run again; it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBS=(skopeo podman runc crun umoci mmdebstrap docker-registry qemu-user-static binfmt-support
+      rpm db5.3-util zstd uidmap curl ca-certificates python3-venv)
+missing=()
+for pkg in "${DEBS[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.portwise-deps
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  .venv/bin/pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  .venv/bin/pip install -q -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  .venv/bin/python -c 'import portwise, typer, rich, pydantic, zstandard, pytest, mypy' \
+    || { echo "setup: pip install failed" >&2; exit 1; }
+  echo "$want" > "$stamp"
+fi
