@@ -77,8 +77,8 @@ class ProfileBuilder:
             libc=[lib.model for lib in libc],
             packages=self._packages(),
             layers=self._layers(),
-            files=[
-                m.FileEntry(
+            files=[  # built from our own merged view: validation would only cost time
+                m.FileEntry.model_construct(
                     path="/" + path,
                     kind=cast(m.FileKind, node.kind),
                     layer=node.layer,

@@ -36,9 +36,11 @@ def _split_tag(spec: str) -> tuple[Path, str | None]:
     """PATH[:TAG], preferring the longest prefix that exists (paths may contain ':')."""
     if Path(spec).exists():
         return Path(spec), None
-    path, sep, tag = spec.rpartition(":")
-    if sep and path and Path(path).exists():
-        return Path(path), tag
+    cut = spec.rfind(":")
+    while cut > 0:
+        if Path(spec[:cut]).exists():
+            return Path(spec[:cut]), spec[cut + 1 :]
+        cut = spec.rfind(":", 0, cut)
     raise UsageError(f"no such file or directory: {spec}")
 
 
