@@ -38,8 +38,9 @@ def layer_blobs(layout_ref: str) -> list[tuple[Path, int]]:
     index = json.loads((root / "index.json").read_text())
     digest = index["manifests"][0]["digest"]
     manifest = json.loads((root / "blobs/sha256" / digest[7:]).read_text())
-    return [(root / "blobs/sha256" / layer["digest"][7:], layer["size"])
-            for layer in manifest["layers"]]
+    return [
+        (root / "blobs/sha256" / layer["digest"][7:], layer["size"]) for layer in manifest["layers"]
+    ]
 
 
 def best(times: list[float]) -> float:
@@ -72,8 +73,20 @@ def time_scan(ref: str, cache: Path, *, fresh: bool, reset_to: Path | None = Non
 
 def time_cli(ref: str, cache: Path) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "portwise", "scan", "--json", f"oci:{ref}",
-                    "--cache-dir", str(cache)], stdout=subprocess.DEVNULL, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "portwise",
+            "scan",
+            "--json",
+            f"oci:{ref}",
+            "--cache-dir",
+            str(cache),
+        ],
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
     return time.perf_counter() - started
 
 
@@ -95,28 +108,36 @@ def main() -> None:
         cold_s = time_scan(base, work / "cold", fresh=True)
         warm_s = time_scan(base, work / "cold", fresh=False)
         time_scan(base, work / "base-only", fresh=True)
-        derived_s = time_scan(derived, work / "derived", fresh=True,
-                              reset_to=work / "base-only")
+        derived_s = time_scan(derived, work / "derived", fresh=True, reset_to=work / "base-only")
         cli_cold = time_cli(base, work / "cli")
         cli_warm = time_cli(base, work / "cli")
 
     mb = 1 << 20
     print(f"image            {base}")
-    print(f"                 {len(base_blobs)} layers, {stored / mb:.0f} MiB stored, "
-          f"{unpacked / mb:.0f} MiB unpacked, {len(profile.files)} files, "
-          f"{len(profile.packages)} packages")
+    print(
+        f"                 {len(base_blobs)} layers, {stored / mb:.0f} MiB stored, "
+        f"{unpacked / mb:.0f} MiB unpacked, {len(profile.files)} files, "
+        f"{len(profile.packages)} packages"
+    )
     print(f"{'measure':<34}{'seconds':>9}  ratio")
     print(f"{'tar -xzf layers -O (limit)':<34}{tar_s:>9.3f}  1.00")
     print(f"{'cold scan':<34}{cold_s:>9.3f}  {cold_s / tar_s:.2f} x tar   (target <= 2)")
-    print(f"{'warm rescan':<34}{warm_s:>9.3f}  {warm_s / cold_s * 100:.1f} % of cold "
-          f"(target <= 5 %)")
-    print(f"{'derived: tar -xzf new layer':<34}{tar_new_s:>9.3f}  "
-          f"{len(new_blobs)} new layer(s), {new_stored / mb:.1f} MiB stored "
-          f"({new_stored / (stored + new_stored) * 100:.1f} % of bytes)")
-    print(f"{'derived image, base cached':<34}{derived_s:>9.3f}  "
-          f"{derived_s / cold_s * 100:.1f} % of cold; {derived_s / tar_new_s:.2f} x tar of new")
-    print(f"{'CLI wall clock cold / warm':<34}{cli_cold:>9.3f}  / {cli_warm:.3f} "
-          f"(includes interpreter start-up)")
+    print(
+        f"{'warm rescan':<34}{warm_s:>9.3f}  {warm_s / cold_s * 100:.1f} % of cold (target <= 5 %)"
+    )
+    print(
+        f"{'derived: tar -xzf new layer':<34}{tar_new_s:>9.3f}  "
+        f"{len(new_blobs)} new layer(s), {new_stored / mb:.1f} MiB stored "
+        f"({new_stored / (stored + new_stored) * 100:.1f} % of bytes)"
+    )
+    print(
+        f"{'derived image, base cached':<34}{derived_s:>9.3f}  "
+        f"{derived_s / cold_s * 100:.1f} % of cold; {derived_s / tar_new_s:.2f} x tar of new"
+    )
+    print(
+        f"{'CLI wall clock cold / warm':<34}{cli_cold:>9.3f}  / {cli_warm:.3f} "
+        f"(includes interpreter start-up)"
+    )
 
 
 if __name__ == "__main__":

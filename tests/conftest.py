@@ -19,8 +19,19 @@ FIXTURES = Path(os.environ.get("PORTWISE_FIXTURES", "/var/cache/portwise-fixture
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 MUTATING_EVENTS = {
-    "os.mkdir", "os.rename", "os.remove", "os.rmdir", "os.symlink", "os.link", "os.chmod",
-    "os.chown", "os.truncate", "os.utime", "shutil.rmtree", "shutil.copyfile", "shutil.move",
+    "os.mkdir",
+    "os.rename",
+    "os.remove",
+    "os.rmdir",
+    "os.symlink",
+    "os.link",
+    "os.chmod",
+    "os.chown",
+    "os.truncate",
+    "os.utime",
+    "shutil.rmtree",
+    "shutil.copyfile",
+    "shutil.move",
 }
 
 
@@ -44,7 +55,7 @@ class FileGuard:
         if not self.active:
             return
         if event == "open" and args:
-            path, mode, flags = (list(args) + [None, None])[:3]
+            path, mode, flags = [*args, None, None][:3]
             if isinstance(path, int) or path is None:
                 return
             writing = bool(
@@ -53,8 +64,13 @@ class FileGuard:
             )
             self.events.append(("open", os.fsdecode(path), writing))
         elif event in MUTATING_EVENTS and args:
-            self.events.append((event, os.fsdecode(args[0]) if not isinstance(args[0], int)
-                                else str(args[0]), True))
+            self.events.append(
+                (
+                    event,
+                    os.fsdecode(args[0]) if not isinstance(args[0], int) else str(args[0]),
+                    True,
+                )
+            )
         elif event == "sqlite3.connect" and args:
             self.events.append(("sqlite3.connect", os.fsdecode(args[0]), True))
 

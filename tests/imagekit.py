@@ -158,7 +158,9 @@ class OciLayout:
     def layer_blob_paths(self, descriptor: dict[str, object]) -> list[Path]:
         digest = str(descriptor["digest"])
         manifest = json.loads((self.root / "blobs" / "sha256" / digest[7:]).read_bytes())
-        return [self.root / "blobs" / "sha256" / layer["digest"][7:] for layer in manifest["layers"]]
+        return [
+            self.root / "blobs" / "sha256" / layer["digest"][7:] for layer in manifest["layers"]
+        ]
 
 
 def oci_archive(layout: Path, target: Path) -> Path:

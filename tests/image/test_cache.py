@@ -21,8 +21,10 @@ def many_layer_image(root: Path, seed: int, layers: int = 8, file_size: int = 64
     rng = random.Random(seed)
     layout = OciLayout(root)
     blobs = [
-        layer_tar([file(f"data/{seed}/{i}/{j}", rng.randbytes(file_size)) for j in range(24)]
-                  + [file("etc/os-release", f"ID=test\nVERSION_ID={i}\n")])
+        layer_tar(
+            [file(f"data/{seed}/{i}/{j}", rng.randbytes(file_size)) for j in range(24)]
+            + [file("etc/os-release", f"ID=test\nVERSION_ID={i}\n")]
+        )
         for i in range(layers)
     ]
     layout.add_image(blobs, compression="gzip")
@@ -30,8 +32,12 @@ def many_layer_image(root: Path, seed: int, layers: int = 8, file_size: int = 64
 
 
 def cli(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "portwise", "scan", "--json", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "portwise", "scan", "--json", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def comparable(profile: dict) -> dict:  # type: ignore[type-arg]
@@ -46,8 +52,9 @@ def test_concurrent_processes_share_one_cache(tmp_path: Path) -> None:
     for proc, (_, stderr) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, stderr
         assert "locked" not in stderr
-    truth = {img: scan(img, ScanOptions(use_cache=False))[0].model_dump(mode="json")
-             for img in images}
+    truth = {
+        img: scan(img, ScanOptions(use_cache=False))[0].model_dump(mode="json") for img in images
+    }
     for i, (stdout, _) in enumerate(outputs):
         assert comparable(json.loads(stdout)) == comparable(truth[images[i % 3]])
     again = scan(images[0], ScanOptions(cache_dir=cache))[0]
@@ -74,7 +81,9 @@ def test_sigkill_mid_scan_leaves_cache_consistent(tmp_path: Path) -> None:
         time.sleep(rng.uniform(0, 0.05))
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate()
-        assert proc.returncode == -signal.SIGKILL, f"round {round_number}: scan ended before the kill"
+        assert proc.returncode == -signal.SIGKILL, (
+            f"round {round_number}: scan ended before the kill"
+        )
         with sqlite3.connect(cache / "layers.sqlite") as db:
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert before < cached_rows(cache) < 12

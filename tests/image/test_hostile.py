@@ -26,8 +26,11 @@ def scan_guarded(ref: str, tmp_path: Path, guard, **options) -> Exception:  # ty
     image_root = Path(ref.split(":", 1)[-1]) if ref.startswith(("oci:", "rootfs:")) else Path(ref)
     assert guard.outside([image_root], [cache]) == []
     written = [e for e in guard.events if e[2]]
-    assert all(Path(p).resolve().is_relative_to(cache.resolve()) for _, p, _ in written
-               if Path(p).is_absolute())
+    assert all(
+        Path(p).resolve().is_relative_to(cache.resolve())
+        for _, p, _ in written
+        if Path(p).is_absolute()
+    )
     return caught.value
 
 
@@ -82,8 +85,9 @@ def test_device_node(tmp_path: Path, file_guard, kind: str) -> None:  # type: ig
     error = scan_guarded(ref, tmp_path, file_guard)
     assert error.member == "dev/sda" and "device node" in str(error)
     # the user can choose to accept them; they are recorded, never created
-    profile = scan(ref, ScanOptions(cache_dir=tmp_path / "c2",
-                                    limits=Limits(allow_device_nodes=True)))[0]
+    profile = scan(
+        ref, ScanOptions(cache_dir=tmp_path / "c2", limits=Limits(allow_device_nodes=True))
+    )[0]
     assert [f.kind for f in profile.files if f.path == "/dev/sda"] == ["device"]
 
 
@@ -92,8 +96,9 @@ def test_decompression_bomb(tmp_path: Path, file_guard, compression: str) -> Non
     bomb = layer_tar([file("zeros", bytes(64 << 20))])  # 64 MiB that compress to ~64 KiB
     layout = OciLayout(tmp_path / "img")
     layout.add_image([bomb], compression=compression)
-    error = scan_guarded(f"oci:{layout.root}", tmp_path, file_guard,
-                         limits=Limits(max_layer_unpacked=16 << 20))
+    error = scan_guarded(
+        f"oci:{layout.root}", tmp_path, file_guard, limits=Limits(max_layer_unpacked=16 << 20)
+    )
     assert "decompression bomb" in str(error) and error.layer is not None
     assert error.hint is not None and "--max-layer-size" in error.hint
 
@@ -123,8 +128,13 @@ def test_invalid_json_config(tmp_path: Path, file_guard) -> None:  # type: ignor
     digest = layout.blob(broken)
     manifest = {"schemaVersion": 2, "config": {"digest": digest, "size": len(broken)}, "layers": []}
     manifest_digest = layout.blob(json.dumps(manifest).encode())
-    layout.manifests = [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                         "digest": manifest_digest, "size": 1}]
+    layout.manifests = [
+        {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest,
+            "size": 1,
+        }
+    ]
     layout.write_index()
     error = scan_guarded(f"oci:{layout.root}", tmp_path, file_guard)
     assert "not valid JSON" in str(error) and digest in str(error)
@@ -173,7 +183,8 @@ def test_cli_exit_code_and_message(tmp_path: Path) -> None:
     ref = one_layer_image(tmp_path, [file("../escape", "x")])
     done = subprocess.run(
         [sys.executable, "-m", "portwise", "scan", ref, "--cache-dir", str(tmp_path / "c")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 3
     assert f"image {ref}" in done.stderr and "member '../escape'" in done.stderr

@@ -17,11 +17,18 @@ def layer(*entries: tuple[str, str, str], whiteouts=(), opaque=()) -> LayerFacts
 
 
 BASE = layer(
-    ("etc", "dir", ""), ("etc/a", "file", ""), ("etc/b", "file", ""),
-    ("usr", "dir", ""), ("usr/lib", "dir", ""), ("usr/lib/os-release", "file", ""),
+    ("etc", "dir", ""),
+    ("etc/a", "file", ""),
+    ("etc/b", "file", ""),
+    ("usr", "dir", ""),
+    ("usr/lib", "dir", ""),
+    ("usr/lib/os-release", "file", ""),
     ("etc/os-release", "symlink", "../usr/lib/os-release"),
-    ("bin", "symlink", "usr/bin"), ("usr/bin", "dir", ""), ("usr/bin/sh", "file", ""),
-    ("abs", "symlink", "/usr/lib"), ("up", "symlink", "../../../../usr"),
+    ("bin", "symlink", "usr/bin"),
+    ("usr/bin", "dir", ""),
+    ("usr/bin/sh", "file", ""),
+    ("abs", "symlink", "/usr/lib"),
+    ("up", "symlink", "../../../../usr"),
 )
 
 
@@ -48,13 +55,16 @@ def test_file_replacing_directory_hides_its_children() -> None:
     assert view.get("usr/lib/os-release") is None
 
 
-@pytest.mark.parametrize(("path", "expected"), [
-    ("etc/os-release", "usr/lib/os-release"),
-    ("bin/sh", "usr/bin/sh"),
-    ("abs/os-release", "usr/lib/os-release"),
-    ("up/lib", "usr/lib"),          # '..' stops at the root
-    ("/etc/../../../etc/a", "etc/a"),
-])
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("etc/os-release", "usr/lib/os-release"),
+        ("bin/sh", "usr/bin/sh"),
+        ("abs/os-release", "usr/lib/os-release"),
+        ("up/lib", "usr/lib"),  # '..' stops at the root
+        ("/etc/../../../etc/a", "etc/a"),
+    ],
+)
 def test_resolve_stays_inside_root(path: str, expected: str) -> None:
     assert MergedView.from_layers([BASE]).resolve(path) == expected
 

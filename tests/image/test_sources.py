@@ -71,8 +71,9 @@ def test_multi_platform_index(tmp_path: Path) -> None:
     assert str(arm.platform) == "linux/arm64" and arm.files[0].path == "/arm"
     both = profile_of(f"oci:{layout.root}", tmp_path, all_platforms=True)
     assert sorted(str(p.platform) for p in both) == ["linux/amd64", "linux/arm64"]
-    with pytest.raises(ImageError, match="no image for linux/s390x; it offers linux/amd64, "
-                                         "linux/arm64"):
+    with pytest.raises(
+        ImageError, match="no image for linux/s390x; it offers linux/amd64, linux/arm64"
+    ):
         profile_of(f"oci:{layout.root}", tmp_path, platform="linux/s390x")
 
 
@@ -106,12 +107,27 @@ def test_rootfs_directory_never_follows_symlinks_out(tmp_path: Path) -> None:
 def test_docker_archive_by_hand(tmp_path: Path) -> None:
     """A docker-archive as `docker save` lays it out (real ones: test_real_images)."""
     layer = layer_tar(ROOT)
-    config = json.dumps({"os": "linux", "architecture": "amd64", "config": {},
-                         "rootfs": {"type": "layers", "diff_ids": [sha(layer)]}}).encode()
-    members = {f"{sha(config)[7:]}.json": config, "abc/layer.tar": layer,
-               "manifest.json": json.dumps([{"Config": f"{sha(config)[7:]}.json",
-                                             "RepoTags": ["x:1"],
-                                             "Layers": ["abc/layer.tar"]}]).encode()}
+    config = json.dumps(
+        {
+            "os": "linux",
+            "architecture": "amd64",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [sha(layer)]},
+        }
+    ).encode()
+    members = {
+        f"{sha(config)[7:]}.json": config,
+        "abc/layer.tar": layer,
+        "manifest.json": json.dumps(
+            [
+                {
+                    "Config": f"{sha(config)[7:]}.json",
+                    "RepoTags": ["x:1"],
+                    "Layers": ["abc/layer.tar"],
+                }
+            ]
+        ).encode(),
+    }
     archive = tmp_path / "saved.tar"
     with tarfile.open(archive, "w") as out:
         for name, data in members.items():
@@ -134,13 +150,20 @@ def test_layer_of_every_package_and_file(tmp_path: Path) -> None:
     status1 = "Package: a\nStatus: install ok installed\nVersion: 1\n"
     status2 = status1 + "\nPackage: b\nStatus: install ok installed\nVersion: 2\n"
     status3 = status2.replace("Version: 1", "Version: 1.1")
-    layout.add_image([
-        layer_tar([file("var/lib/dpkg/status", status1), file("bin/a", "a")]),
-        layer_tar([file("var/lib/dpkg/status", status2), file("bin/b", "b")]),
-        layer_tar([file("var/lib/dpkg/status", status3), file("bin/a", "a2")]),
-    ])
+    layout.add_image(
+        [
+            layer_tar([file("var/lib/dpkg/status", status1), file("bin/a", "a")]),
+            layer_tar([file("var/lib/dpkg/status", status2), file("bin/b", "b")]),
+            layer_tar([file("var/lib/dpkg/status", status3), file("bin/a", "a2")]),
+        ]
+    )
     (profile,) = profile_of(f"oci:{layout.root}", tmp_path)
-    assert {(p.name, p.version, p.layer) for p in profile.packages} == {("a", "1.1", 2),
-                                                                         ("b", "2", 1)}
-    assert {f.path: f.layer for f in profile.files} == {"/var/lib/dpkg/status": 2, "/bin/a": 2,
-                                                        "/bin/b": 1}
+    assert {(p.name, p.version, p.layer) for p in profile.packages} == {
+        ("a", "1.1", 2),
+        ("b", "2", 1),
+    }
+    assert {f.path: f.layer for f in profile.files} == {
+        "/var/lib/dpkg/status": 2,
+        "/bin/a": 2,
+        "/bin/b": 1,
+    }

@@ -17,11 +17,18 @@ def members_of(data: bytes) -> list[tuple[str, str, int, str]]:
 
 
 def oracle(data: bytes) -> list[tuple[str, str, int, str]]:
-    kinds = {tarfile.REGTYPE: "file", tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "symlink",
-             tarfile.LNKTYPE: "hardlink", tarfile.FIFOTYPE: "fifo"}
+    kinds = {
+        tarfile.REGTYPE: "file",
+        tarfile.DIRTYPE: "dir",
+        tarfile.SYMTYPE: "symlink",
+        tarfile.LNKTYPE: "hardlink",
+        tarfile.FIFOTYPE: "fifo",
+    }
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        return [(m.name, kinds[m.type], m.size if m.isfile() else 0, m.linkname)
-                for m in archive.getmembers()]
+        return [
+            (m.name, kinds[m.type], m.size if m.isfile() else 0, m.linkname)
+            for m in archive.getmembers()
+        ]
 
 
 ITEMS = [
@@ -40,8 +47,11 @@ ITEMS = [
 
 @pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT])
 def test_members_match_tarfile(fmt: int) -> None:
-    items = ITEMS if fmt != tarfile.USTAR_FORMAT else [i for i in ITEMS if len(i.name) < 100
-                                                       and len(i.link) < 100]
+    items = (
+        ITEMS
+        if fmt != tarfile.USTAR_FORMAT
+        else [i for i in ITEMS if len(i.name) < 100 and len(i.link) < 100]
+    )
     data = layer_tar(items, fmt=fmt)
     assert members_of(data) == oracle(data)
 
