@@ -111,3 +111,25 @@ def real_images() -> Path:
             check=True,
         )
     return FIXTURES
+
+
+DEBS = Path(os.environ.get("PORTWISE_DEBS", "/var/cache/portwise-fixtures/debs"))
+
+
+@pytest.fixture(scope="session")
+def debian_package() -> object:
+    """Unpack a real Debian package from the mirror (cached per machine); returns its root."""
+
+    def unpack(name: str) -> Path:
+        root = DEBS / name
+        if not (root / ".complete").exists():
+            root.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                ["apt-get", "download", "-q", name], cwd=root, check=True, capture_output=True
+            )
+            deb = next(root.glob(f"{name}_*.deb"))
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(root / "root")], check=True)
+            (root / ".complete").write_text(deb.name)
+        return root / "root"
+
+    return unpack

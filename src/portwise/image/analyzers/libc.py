@@ -8,8 +8,11 @@ from typing import Any
 GLIBC_PATH = re.compile(
     r"^(?:usr/)?lib(?:32|64|x32)?/(?:[^/]+/)?(?:libc\.so\.6|libc-\d+\.\d+(?:\.\d+)?\.so)$"
 )
+# Alpine ships the loader itself as lib/ld-musl-ARCH.so.1; Debian's musl package puts the
+# library at lib/ARCH-linux-musl/libc.so and makes the loader a symlink to it.
 MUSL_PATH = re.compile(
     r"^(?:usr/)?lib(?:64)?/(?:[^/]+/)?(?:ld-musl-[^/]+|libc\.musl-[^/]+)\.so\.1$"
+    r"|^(?:usr/)?lib/[^/]+-linux-musl[^/]*/libc\.so$"
 )
 GLIBC_BANNER = re.compile(rb"GNU C Library [^\n\0]{0,120}? version (\d+\.\d+(?:\.\d+)?)")
 GLIBC_FILENAME = re.compile(r"libc-(\d+\.\d+(?:\.\d+)?)\.so$")
@@ -43,7 +46,7 @@ def elf_architecture(content: bytes) -> str | None:
 
 class LibcAnalyzer:
     name = "libc"
-    version = 1
+    version = 2
 
     def wants(self, path: str, size: int, mode: int) -> bool:
         return size <= MAX_BYTES and bool(GLIBC_PATH.match(path) or MUSL_PATH.match(path))
@@ -67,7 +70,7 @@ class LibcAnalyzer:
                 "evidence": f"file name {path}" if named else f"{path} without version banner",
                 "architecture": elf_architecture(content),
             }
-        if b"musl libc" not in content and b"musl" not in content:
+        if b"musl" not in content:
             return None
         versions = {m.group(1).decode() for m in MUSL_VERSION.finditer(content)}
         only = versions.pop() if len(versions) == 1 else None
