@@ -28,8 +28,8 @@ app = typer.Typer(
 )
 cache_app = typer.Typer(help="Inspect or clear the per-layer cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 CacheDir = Annotated[
     Path | None,
