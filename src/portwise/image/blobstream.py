@@ -43,8 +43,8 @@ def _raw_chunks(raw: BinaryIO, blob_hash: hashlib._Hash, digests: Digests) -> It
         yield chunk
 
 
-def _decompressed(raw: BinaryIO, digests: Digests) -> Iterator[bytes]:
-    blob_hash = hashlib.sha256()
+def _decompressed(raw: BinaryIO, digests: Digests, algorithm: str) -> Iterator[bytes]:
+    blob_hash = hashlib.new(algorithm)
     chunks = _raw_chunks(raw, blob_hash, digests)
     first = next(chunks, b"")
     rest = _prepend(first, chunks)
@@ -57,7 +57,7 @@ def _decompressed(raw: BinaryIO, digests: Digests) -> Iterator[bytes]:
     else:
         digests.compression = "none"
         yield from rest
-    digests.blob = "sha256:" + blob_hash.hexdigest()
+    digests.blob = f"{algorithm}:{blob_hash.hexdigest()}"
 
 
 def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -124,8 +124,15 @@ class LayerByteStream:
     once `read` has returned b"".
     """
 
-    def __init__(self, raw: BinaryIO, max_unpacked: int) -> None:
+    def __init__(
+        self,
+        raw: BinaryIO,
+        max_unpacked: int,
+        blob_algorithm: str = "sha256",
+        content_algorithm: str = "sha256",
+    ) -> None:
         self.digests = Digests()
+        self._algorithms = (blob_algorithm, content_algorithm)
         self._max = max_unpacked
         self._queue: queue.Queue[object] = queue.Queue(maxsize=8)
         self._stop = threading.Event()
@@ -134,16 +141,17 @@ class LayerByteStream:
         self._thread.start()
 
     def _produce(self, raw: BinaryIO) -> None:
-        content_hash = hashlib.sha256()
+        blob_algorithm, content_algorithm = self._algorithms
+        content_hash = hashlib.new(content_algorithm)
         try:
-            for chunk in _decompressed(raw, self.digests):
+            for chunk in _decompressed(raw, self.digests, blob_algorithm):
                 self.digests.unpacked_bytes += len(chunk)
                 if self.digests.unpacked_bytes > self._max:
                     raise BlobError(f"unpacks to more than {self._max} bytes (decompression bomb?)")
                 content_hash.update(chunk)
                 if not self._put(chunk):
                     return
-            self.digests.content = "sha256:" + content_hash.hexdigest()
+            self.digests.content = f"{content_algorithm}:{content_hash.hexdigest()}"
             self._put(_END)
         except BaseException as exc:  # handed to the reader, which raises it in its thread
             self._put(exc)

@@ -176,13 +176,18 @@ class _LayerReader:
 
 
 def read_layer(
-    raw: BinaryIO, analyzers: Sequence[Analyzer], limits: Limits
+    raw: BinaryIO,
+    analyzers: Sequence[Analyzer],
+    limits: Limits,
+    *,
+    blob_algorithm: str = "sha256",
+    content_algorithm: str = "sha256",
 ) -> tuple[LayerFacts, Digests]:
-    """Stream one blob through decompression, tar parsing and the analyzers.
+    """Stream one blob through decompression, hashing, tar parsing and the analyzers.
 
     Raises HostileMember, TarFormatError or BlobError; the caller adds the image and layer.
     """
-    stream = LayerByteStream(raw, limits.max_layer_unpacked)
+    stream = LayerByteStream(raw, limits.max_layer_unpacked, blob_algorithm, content_algorithm)
     reader = _LayerReader(analyzers, limits)
     tar = TarStream(stream)
     try:

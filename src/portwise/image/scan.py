@@ -103,7 +103,13 @@ def read_one_layer(
     label = layer.label
     try:
         with layer.opener() as raw:
-            facts, digests = read_layer(raw, analyzers, limits)
+            facts, digests = read_layer(
+                raw,
+                analyzers,
+                limits,
+                blob_algorithm=_algorithm(layer.digest),
+                content_algorithm=_algorithm(layer.diff_id),
+            )
     except HostileMember as exc:
         raise ImageError(image, exc.problem, layer=label, member=exc.member) from None
     except TarFormatError as exc:
@@ -115,7 +121,7 @@ def read_one_layer(
         raise ImageError(image, str(exc), layer=label, hint=hint) from None
     except OSError as exc:
         raise ImageError(image, f"cannot read layer: {exc}", layer=label) from None
-    if layer.digest and digests.blob != layer.digest and layer.digest.startswith("sha256:"):
+    if layer.digest and digests.blob != layer.digest:
         raise ImageError(
             image,
             f"digest mismatch: the manifest says {layer.digest}, the blob is {digests.blob}",
@@ -128,3 +134,8 @@ def read_one_layer(
             layer=label,
         )
     return facts
+
+
+def _algorithm(digest: str | None) -> str:
+    """The hash a digest names; check_digest already limited it to sha256 or sha512."""
+    return digest.partition(":")[0] if digest else "sha256"
