@@ -95,7 +95,7 @@ def main() -> None:
     derived = sys.argv[2] if len(sys.argv) > 2 else DEFAULT_DERIVED
     base_blobs = layer_blobs(base)
     derived_blobs = layer_blobs(derived)
-    new_blobs = [b for b in derived_blobs if b[0] not in {p for p, _ in base_blobs}]
+    new_blobs = [b for b in derived_blobs if b[0].name not in {p.name for p, _ in base_blobs}]
     stored = sum(size for _, size in base_blobs)
     new_stored = sum(size for _, size in new_blobs)
 

@@ -7,9 +7,9 @@ stops at the root, and a loop is reported rather than followed forever.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from portwise.image.layers import HostileMember, LayerFacts
+from portwise.model.image import FileEntry
 
 MAX_SYMLINK_HOPS = 40  # the kernel's own limit (MAXSYMLINKS)
 
@@ -19,14 +19,9 @@ def _parent(path: str) -> str:
     return path.rpartition("/")[0]
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
-    layer: int
-    kind: str
-    size: int
-    mode: int
-    link: str
-    mtime: int
+# A node of the view is the profile's own FileEntry (path with its leading "/"): the view is
+# built once per scan and its nodes go into the profile as they are, with no second copy.
+Node = FileEntry
 
 
 class SymlinkLoop(ValueError):
@@ -46,7 +41,18 @@ class LayerConflict(ValueError):
 class MergedView:
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {}
-        self._children: dict[str, set[str]] = {}
+        # parent -> children, built only when first needed (whiteouts, listings): most
+        # rescans never need it, and keeping it costs a third of the merge
+        self._index: dict[str, set[str]] | None = None
+
+    @property
+    def _children(self) -> dict[str, set[str]]:
+        if self._index is None:
+            index: dict[str, set[str]] = {}
+            for path in self.nodes:
+                index.setdefault(_parent(path), set()).add(path)
+            self._index = index
+        return self._index
 
     @classmethod
     def from_layers(cls, layers: Sequence[LayerFacts]) -> MergedView:
@@ -62,15 +68,20 @@ class MergedView:
                 self._remove(child)
         for path in facts.whiteouts:
             self._remove(path)
+        nodes = self.nodes
         for path, kind, size, mode, link, mtime in facts.entries:
-            self._check_parents(index, path)
-            if kind == "hardlink" and link not in self.nodes:
+            parent = nodes.get(path.rpartition("/")[0])
+            if parent is None or parent.kind != "dir":  # the common case costs one lookup
+                self._check_parents(index, path)
+            if kind == "hardlink" and link not in nodes:
                 raise LayerConflict(index, path, f"hardlink to {link!r}, which does not exist")
-            old = self.nodes.get(path)
+            old = nodes.get(path)
             if old is not None and old.kind == "dir" and kind != "dir":
                 self._remove(path)
-            self.nodes[path] = Node(index, kind, size, mode, link, mtime)
-            self._children.setdefault(_parent(path), set()).add(path)
+            shown_link = ("/" + link if kind == "hardlink" else link) or None
+            nodes[path] = FileEntry("/" + path, kind, index, size, mode, shown_link, mtime)  # type: ignore[arg-type]
+            if self._index is not None:
+                self._index.setdefault(_parent(path), set()).add(path)
 
     def _check_parents(self, index: int, path: str) -> None:
         """A member below a symlink would be written through it on extraction: refuse it."""
@@ -123,9 +134,10 @@ class MergedView:
                 hops += 1
                 if hops > MAX_SYMLINK_HOPS:
                     raise SymlinkLoop(f"too many levels of symbolic links resolving /{path}")
-                if node.link.startswith("/"):
+                link = node.link or ""
+                if link.startswith("/"):
                     resolved = []
-                target = [p for p in node.link.split("/") if p not in ("", ".")]
+                target = [p for p in link.split("/") if p not in ("", ".")]
                 pending.extend(reversed(target))
                 continue
             resolved.append(part)

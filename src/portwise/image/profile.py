@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from portwise import __version__
 from portwise.image.analyzer import Analyzer
@@ -77,17 +77,7 @@ class ProfileBuilder:
             libc=[lib.model for lib in libc],
             packages=self._packages(),
             layers=self._layers(),
-            files=[  # built from our own merged view: validation would only cost time
-                m.FileEntry.model_construct(
-                    path="/" + path,
-                    kind=cast(m.FileKind, node.kind),
-                    layer=node.layer,
-                    size=node.size,
-                    mode=node.mode,
-                    link=node.link or None,
-                )
-                for path, node in self.view
-            ],
+            files=[node for _, node in self.view],
             unknowns=self.unknowns,
             analyzers=[m.Analyzer(name=a.name, version=a.version) for a in self.analyzers],
             portwise_version=__version__,
@@ -160,20 +150,22 @@ class ProfileBuilder:
 
     def _libc(self) -> list[_Libc]:
         found: dict[str, _Libc] = {}
-        for path, node in self.view.nodes.items():
-            value = self.layers[node.layer].analyses.get("libc", {}).get(path)
-            if value is None:
-                continue
-            lib = _Libc(value, path, node.layer)
-            previous = found.get(lib.family)
-            if previous is None or (previous.version is None and lib.version is not None):
-                found[lib.family] = lib
+        for index, facts in enumerate(self.layers):
+            for path, value in facts.analyses.get("libc", {}).items():
+                node = self.view.get(path)
+                if node is None or node.layer != index:
+                    continue  # replaced or deleted by a later layer
+                lib = _Libc(value, path, index)
+                previous = found.get(lib.family)
+                if previous is None or (previous.version is None and lib.version is not None):
+                    found[lib.family] = lib
         return [found[family] for family in sorted(found)]
 
     def _packages(self) -> list[m.Package]:
         packages: list[m.Package] = []
         packages += self._database("dpkg", "dpkg", dpkg.STATUS_PATH)
-        for child in self.view.children(dpkg.STATUS_DIR):
+        has_status_dir = self.view.get(dpkg.STATUS_DIR) is not None
+        for child in self.view.children(dpkg.STATUS_DIR) if has_status_dir else []:
             if "dpkg" in self.layers[self.view.nodes[child].layer].analyses:
                 packages += self._database("dpkg", "dpkg", child)
         rpm_paths = sorted(rpm.DATABASE_PATHS, key=lambda p: RPM_PREFERENCE[rpm.DATABASE_PATHS[p]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -90,13 +91,21 @@ class Layer(Frozen):
 FileKind = Literal["file", "dir", "symlink", "hardlink", "fifo", "device"]
 
 
-class FileEntry(Frozen):
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One path of the merged root filesystem and the layer that brought it.
+
+    A plain dataclass rather than a model: an image holds tens of thousands of these, and
+    building validated models for them cost more than the whole warm rescan may.
+    """
+
     path: str
     kind: FileKind
     layer: int
     size: int = 0
     mode: int = 0
     link: str | None = None
+    mtime: int = 0
 
 
 class Unknown(Frozen):
