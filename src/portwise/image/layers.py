@@ -51,6 +51,17 @@ class LayerFacts:
     unpacked_size: int = 0
     diff_id: str = ""
 
+    def analyze(self, wanting: Sequence[Analyzer], path: str, content: bytes) -> None:
+        """Run the analyzers that asked for this file; a file one cannot read is a problem."""
+        for analyzer in wanting:
+            try:
+                result = analyzer.analyze(path, content)
+            except ValueError as exc:
+                self.problems.append((path, f"{analyzer.name}: {exc}"))
+                continue
+            if result is not None:
+                self.analyses[analyzer.name][path] = result
+
     def to_json(self) -> dict[str, Any]:
         return {
             "entries": self.entries,
@@ -158,14 +169,7 @@ class _LayerReader:
                 (path, f"not analysed: {member.size} bytes is over the per-file read limit")
             )
             return
-        for analyzer in wanting:
-            try:
-                result = analyzer.analyze(path, content)
-            except ValueError as exc:
-                self.facts.problems.append((path, f"{analyzer.name}: {exc}"))
-                continue
-            if result is not None:
-                self.facts.analyses[analyzer.name][path] = result
+        self.facts.analyze(wanting, path, content)
 
     def _analyze_hardlink(self, path: str, target: str, member: Member) -> None:
         """A hardlink shares its target's bytes: reuse the target's results under this path."""

@@ -65,24 +65,9 @@ class OciReader:
         self.all_platforms = options.all_platforms
 
     def images(self, tag: str | None) -> list[ImageHandle]:
-        with self.store.open("oci-layout") as stream:
-            layout = expect_object(
-                self.image,
-                parse_json(
-                    self.image, read_bounded(self.image, stream, "oci-layout"), "oci-layout"
-                ),
-                "oci-layout",
-            )
-        if "imageLayoutVersion" not in layout:
+        if "imageLayoutVersion" not in self._json_file("oci-layout"):
             raise ImageError(self.image, "oci-layout has no imageLayoutVersion")
-        with self.store.open("index.json") as stream:
-            index = expect_object(
-                self.image,
-                parse_json(
-                    self.image, read_bounded(self.image, stream, "index.json"), "index.json"
-                ),
-                "index.json",
-            )
+        index = self._json_file("index.json")
         manifests = self._descriptors(index, "index.json")
         if tag is not None:
             chosen = [d for d in manifests if d.get("annotations", {}).get(REF_NAME) == tag]
@@ -99,6 +84,11 @@ class OciReader:
             self.image,
             f"the layout holds {len(manifests)} images; name one with :TAG ({', '.join(tags)})",
         )
+
+    def _json_file(self, name: str) -> dict[str, Any]:
+        with self.store.open(name) as stream:
+            data = read_bounded(self.image, stream, name)
+        return expect_object(self.image, parse_json(self.image, data, name), name)
 
     def _descriptors(self, index: dict[str, Any], what: str) -> list[dict[str, Any]]:
         manifests = index.get("manifests")

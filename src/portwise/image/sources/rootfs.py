@@ -78,14 +78,7 @@ class _DirectoryWalker:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return
             content = stream.read(self.limits.max_file_read + 1)
-        for analyzer in wanting:
-            try:
-                result = analyzer.analyze(path, content)
-            except ValueError as exc:
-                self.facts.problems.append((path, f"{analyzer.name}: {exc}"))
-                continue
-            if result is not None:
-                self.facts.analyses[analyzer.name][path] = result
+        self.facts.analyze(wanting, path, content)
 
 
 def read_directory(
