@@ -133,3 +133,14 @@ def debian_package() -> object:
         return root / "root"
 
     return unpack
+
+
+@pytest.fixture(scope="session")
+def rpm_fixtures() -> Path:
+    """Real rpm databases (tests/fixtures/rpm/build_rpm_fixtures.py, cached per machine)."""
+    script = REPO / "tests" / "fixtures" / "rpm" / "build_rpm_fixtures.py"
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=1200, check=False
+    )
+    assert result.returncode == 0, f"fixture build failed:\n{result.stdout}\n{result.stderr}"
+    return Path(result.stdout.strip().splitlines()[-1])

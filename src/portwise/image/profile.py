@@ -168,13 +168,13 @@ class ProfileBuilder:
         for child in self.view.children(dpkg.STATUS_DIR) if has_status_dir else []:
             if "dpkg" in self.layers[self.view.nodes[child].layer].analyses:
                 packages += self._database("dpkg", "dpkg", child)
-        rpm_paths = sorted(rpm.DATABASE_PATHS, key=lambda p: RPM_PREFERENCE[rpm.DATABASE_PATHS[p]])
-        seen_rpm: set[str] = set()
-        for path in rpm_paths:
-            found = self.view.lookup(path)
-            if found is not None and found[0] not in seen_rpm and not seen_rpm:
-                seen_rpm.add(found[0])
-                packages += self._database("rpm", "rpm", path)
+        # an image carries one rpm database; when several paths resolve (a symlinked dbpath,
+        # a leftover old-format file), the current format wins
+        for path in sorted(rpm.DATABASE_PATHS, key=lambda p: RPM_PREFERENCE[rpm.DATABASE_PATHS[p]]):
+            rpm_packages = self._database("rpm", "rpm", path)
+            if rpm_packages:
+                packages += rpm_packages
+                break
         packages += self._database("apk", "apk", APK_DB)
         return packages
 

@@ -20,7 +20,7 @@ from portwise.image.layers import (
 )
 from portwise.image.merged import LayerConflict, MergedView
 from portwise.image.profile import ProfileBuilder
-from portwise.image.sources import ImageHandle, LayerRef, OpenOptions, open_image
+from portwise.image.sources import ImageHandle, LayerRef, OpenOptions, open_image, parse_platform
 from portwise.model.image import ImageProfile
 
 # called as (image reference, layer index, layer count, cached?) before each layer is read
@@ -42,8 +42,6 @@ def scan(
     reference: str, options: ScanOptions, progress: LayerProgress | None = None
 ) -> list[ImageProfile]:
     """Profiles of the image(s) `reference` names: one, or one per platform."""
-    from portwise.image.sources import parse_platform
-
     cache_dir = options.cache_dir or default_cache_dir()
     cache = LayerCache(cache_dir) if options.use_cache else None
     open_options = OpenOptions(

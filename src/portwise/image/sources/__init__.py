@@ -44,21 +44,23 @@ def _split_tag(spec: str) -> tuple[Path, str | None]:
     raise UsageError(f"no such file or directory: {spec}")
 
 
+ROOTFS_TOP = {"bin", "etc", "lib", "usr", "var", "sbin", "opt", "root", "home"}
+
+
 def _sniff_archive(reference: str, path: Path) -> str:
     """Tell an OCI archive, a docker archive and a root filesystem tarball apart."""
     try:
         with tarfile.open(path, "r:*") as archive:
-            names = set()
-            for count, info in enumerate(archive):
-                names.add(info.name.removeprefix("./"))
-                if count > 64 and not ({"oci-layout", "manifest.json"} & names):
-                    break
+            for info in archive:
+                name = info.name.removeprefix("./").rstrip("/")
+                if name == "oci-layout":
+                    return "oci-archive"
+                if name == "manifest.json":
+                    return "docker-archive"
+                if name.split("/", 1)[0] in ROOTFS_TOP:
+                    return "rootfs"  # image archives never hold these at the top
     except (tarfile.TarError, OSError, EOFError):
-        return "rootfs"  # zstd or a corrupt tarball: the layer reader gives the precise error
-    if "oci-layout" in names:
-        return "oci-archive"
-    if "manifest.json" in names:
-        return "docker-archive"
+        pass  # zstd or corrupt: the layer reader gives the precise error
     return "rootfs"
 
 
