@@ -6,7 +6,7 @@ later layer replaced or deleted never leaks into the profile.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -148,26 +148,29 @@ class ProfileBuilder:
             )
         return None
 
+    def surviving(self, analyzer: str) -> Iterator[tuple[int, str, Any]]:
+        """(layer, path, result) of `analyzer` for files no later layer replaced or deleted."""
+        for index, facts in enumerate(self.layers):
+            for path, value in facts.analyses.get(analyzer, {}).items():
+                node = self.view.get(path)
+                if node is not None and node.layer == index:
+                    yield index, path, value
+
     def _libc(self) -> list[_Libc]:
         found: dict[str, _Libc] = {}
-        for index, facts in enumerate(self.layers):
-            for path, value in facts.analyses.get("libc", {}).items():
-                node = self.view.get(path)
-                if node is None or node.layer != index:
-                    continue  # replaced or deleted by a later layer
-                lib = _Libc(value, path, index)
-                previous = found.get(lib.family)
-                if previous is None or (previous.version is None and lib.version is not None):
-                    found[lib.family] = lib
+        for index, path, value in self.surviving("libc"):
+            lib = _Libc(value, path, index)
+            previous = found.get(lib.family)
+            if previous is None or (previous.version is None and lib.version is not None):
+                found[lib.family] = lib
         return [found[family] for family in sorted(found)]
 
     def _packages(self) -> list[m.Package]:
         packages: list[m.Package] = []
         packages += self._database("dpkg", "dpkg", dpkg.STATUS_PATH)
-        has_status_dir = self.view.get(dpkg.STATUS_DIR) is not None
-        for child in self.view.children(dpkg.STATUS_DIR) if has_status_dir else []:
-            if "dpkg" in self.layers[self.view.nodes[child].layer].analyses:
-                packages += self._database("dpkg", "dpkg", child)
+        status_d = sorted(p for _, p, _ in self.surviving("dpkg") if p != dpkg.STATUS_PATH)
+        for path in status_d:
+            packages += self._database("dpkg", "dpkg", path)
         # an image carries one rpm database; when several paths resolve (a symlinked dbpath,
         # a leftover old-format file), the current format wins
         for path in sorted(rpm.DATABASE_PATHS, key=lambda p: RPM_PREFERENCE[rpm.DATABASE_PATHS[p]]):

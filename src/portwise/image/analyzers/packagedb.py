@@ -20,7 +20,7 @@ def encode(result: ParseResult) -> dict[str, Any]:
 
 class DpkgAnalyzer:
     name = "dpkg"
-    version = 1
+    version = 2
 
     def wants(self, path: str, size: int, mode: int) -> bool:
         if path == dpkg.STATUS_PATH:

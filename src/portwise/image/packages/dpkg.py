@@ -59,6 +59,8 @@ def parse_status(content: bytes, *, where: str = STATUS_PATH) -> ParseResult:
     for line_number, fields in _stanzas(text):
         if _BAD in fields:
             result.problems.append(f"{where}:{line_number}: malformed line {fields[_BAD]!r}")
+            if len(fields) == 1:
+                continue  # nothing but garbage: one problem is enough
         name = fields.get("package")
         version = fields.get("version")
         status = fields.get("status", "install ok installed").split()
