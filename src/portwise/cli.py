@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -90,8 +89,9 @@ def scan_command(
     with ScanProgress(err, enabled=not as_json or err.is_terminal) as progress:
         profiles = scan(image, options, progress.on_layer)
     if as_json:
-        payload = [p.model_dump(mode="json") for p in profiles]
-        sys.stdout.write(json.dumps(payload if all_platforms else payload[0], indent=2) + "\n")
+        documents = [p.model_dump_json(indent=2) for p in profiles]
+        text = "[\n" + ",\n".join(documents) + "\n]" if all_platforms else documents[0]
+        sys.stdout.write(text + "\n")
         return
     for profile in profiles:
         render_profile(out, profile, show_files=show_files)
