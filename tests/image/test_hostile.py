@@ -7,6 +7,7 @@ portwise's cache, and that nothing was written outside the cache.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tarfile
 from pathlib import Path
@@ -198,3 +199,66 @@ def test_gnu_longname_traversal(tmp_path: Path, file_guard) -> None:  # type: ig
     layout.add_image([layer_tar([file(name, "x")], fmt=tarfile.GNU_FORMAT)])
     error = scan_guarded(f"oci:{layout.root}", tmp_path, file_guard)
     assert error.member == name
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_bomb_under_the_limit_streams_in_bounded_memory(tmp_path: Path, compression: str) -> None:
+    """512 MiB of zeros in under a MiB: decompression must never hold much of it at once
+    (zstd expands up to ~32000:1 in one call if fed a whole chunk)."""
+    import tracemalloc
+    import zlib
+
+    import zstandard
+
+    unpacked = 512 << 20
+    header = bytearray(layer_tar([file("zeros", b"")])[:512])  # then grow the member by hand
+    header[124:136] = b"%011o\0" % unpacked
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    if compression == "zstd":
+        packer = zstandard.ZstdCompressor(level=19).compressobj()
+        media = "application/vnd.oci.image.layer.v1.tar+zstd"
+    else:
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+        media = "application/vnd.oci.image.layer.v1.tar+gzip"
+    blob = packer.compress(bytes(header))
+    zeros = bytes(1 << 20)
+    for _ in range(unpacked >> 20):
+        blob += packer.compress(zeros)
+    blob += packer.compress(bytes(1024)) + packer.flush()
+    assert len(blob) < 1 << 20
+    content = hashlib.sha256(bytes(header))
+    for _ in range(unpacked >> 20):
+        content.update(zeros)
+    content.update(bytes(1024))
+    layout = OciLayout(tmp_path / "img")
+    config = json.dumps(
+        {
+            "os": "linux",
+            "architecture": "amd64",
+            "rootfs": {"type": "layers", "diff_ids": ["sha256:" + content.hexdigest()]},
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "config": {"digest": layout.blob(config)},
+            "layers": [{"mediaType": media, "digest": layout.blob(blob), "size": len(blob)}],
+        }
+    ).encode()
+    layout.manifests = [
+        {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": layout.blob(manifest),
+            "size": len(manifest),
+        }
+    ]
+    layout.write_index()
+    tracemalloc.start()
+    try:
+        (profile,) = scan(f"oci:{layout.root}", ScanOptions(use_cache=False))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert profile.layers[0].unpacked_size == 512 + unpacked + 1024
+    assert peak < 128 << 20, f"peak {peak >> 20} MiB while streaming a 512 MiB layer"

