@@ -167,3 +167,12 @@ def test_layer_of_every_package_and_file(tmp_path: Path) -> None:
         "/bin/a": 2,
         "/bin/b": 1,
     }
+
+
+def test_platform_option_must_match_a_single_image(tmp_path: Path) -> None:
+    layout = OciLayout(tmp_path / "img")
+    layout.add_image([layer_tar(ROOT)], arch="arm64")
+    with pytest.raises(ImageError, match="the image is linux/arm64, not linux/amd64"):
+        profile_of(f"oci:{layout.root}", tmp_path, platform="linux/amd64")
+    (arm,) = profile_of(f"oci:{layout.root}", tmp_path, platform="linux/arm64")
+    assert arm.platform.architecture == "arm64"

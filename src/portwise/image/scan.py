@@ -21,7 +21,8 @@ from portwise.image.layers import (
 from portwise.image.merged import LayerConflict, MergedView
 from portwise.image.profile import ProfileBuilder
 from portwise.image.sources import ImageHandle, LayerRef, OpenOptions, open_image, parse_platform
-from portwise.model.image import ImageProfile
+from portwise.image.sources.base import platform_matches
+from portwise.model.image import ImageProfile, Platform
 
 # called as (image reference, layer index, layer count, cached?) before each layer is read
 LayerProgress = Callable[[str, int, int, bool], None]
@@ -52,6 +53,8 @@ def scan(
     )
     try:
         with open_image(reference, open_options) as handles:
+            for handle in handles:
+                _check_platform(handle, open_options.platform)
             return [_scan_one(h, options, cache, progress) for h in handles]
     finally:
         if cache is not None:
@@ -137,3 +140,15 @@ def read_one_layer(
 def _algorithm(digest: str | None) -> str:
     """The hash a digest names; check_digest already limited it to sha256 or sha512."""
     return digest.partition(":")[0] if digest else "sha256"
+
+
+def _check_platform(handle: ImageHandle, wanted: Platform | None) -> None:
+    """--platform on a single-platform image must match it, not be silently ignored."""
+    offered = handle.platform
+    if wanted is None or offered.architecture == "unknown" or platform_matches(wanted, offered):
+        return
+    raise ImageError(
+        handle.reference,
+        f"the image is {offered}, not {wanted}",
+        hint="drop --platform, or name an image built for that platform",
+    )
