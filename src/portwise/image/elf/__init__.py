@@ -1,0 +1,1 @@
+"""ELF facts: what each binary needs from the loader, the kernel and the CPU."""
