@@ -13,6 +13,7 @@ from typing import Any
 from portwise import __version__
 from portwise.image.analyzer import Analyzer
 from portwise.image.analyzers.osrelease import PATHS as OS_RELEASE_PATHS
+from portwise.image.binaries import summarize
 from portwise.image.layers import LayerFacts
 from portwise.image.merged import MergedView
 from portwise.image.packages import dpkg, rpm
@@ -61,6 +62,7 @@ class ProfileBuilder:
 
     def build(self) -> m.ImageProfile:
         libc = self._libc()
+        binaries = self._binaries()
         platform = self.handle.platform
         if platform.architecture == "unknown":
             arches = {lib.architecture for lib in libc if lib.architecture}
@@ -78,6 +80,8 @@ class ProfileBuilder:
             packages=self._packages(),
             layers=self._layers(),
             files=[node for _, node in self.view],
+            binaries=binaries,
+            binary_summary=summarize(binaries, [lib.model for lib in libc]),
             unknowns=self.unknowns,
             analyzers=[m.Analyzer(name=a.name, version=a.version) for a in self.analyzers],
             portwise_version=__version__,
@@ -155,6 +159,16 @@ class ProfileBuilder:
                 node = self.view.get(path)
                 if node is not None and node.layer == index:
                     yield index, path, value
+
+    def _binaries(self) -> list[m.ElfBinary]:
+        binaries = []
+        for index, path, value in self.surviving("elf"):
+            fields = dict(value)
+            for problem in fields.pop("problems", []):
+                self.unknowns.append(m.Unknown(location="/" + path, layer=index, message=problem))
+            binaries.append(m.ElfBinary(path="/" + path, layer=index, **fields))
+        binaries.sort(key=lambda b: b.path)
+        return binaries
 
     def _libc(self) -> list[_Libc]:
         found: dict[str, _Libc] = {}

@@ -108,6 +108,69 @@ class FileEntry:
     mtime: int = 0
 
 
+Linkage = Literal["static", "static-pie", "dynamic"]
+
+
+@dataclass(frozen=True, slots=True)
+class ElfBinary:
+    """What one ELF file requires from the loader, the kernel and the CPU.
+
+    A dataclass like FileEntry: an image holds thousands, and validation would dominate rescans.
+    """
+
+    path: str
+    layer: int
+    elf_class: int
+    endian: str
+    machine: str
+    type: str
+    linkage: Linkage
+    interpreter: str | None
+    needed: list[str]
+    soname: str | None
+    runpath: list[str]
+    rpath: list[str]
+    version_needs: dict[str, list[str]]
+    libc_imports: list[str]
+    libc: str | None  # glibc, musl, none (pure Go), or None when unknown
+    min_kernel: str | None
+    x86_isa_needed: list[str]
+    features: list[str]
+    max_load_align: int
+    go: bool
+    go_version: str | None
+    rust: bool
+
+
+class Requirement(Frozen):
+    """The most demanding value of one kind across the image, and the binaries that set it."""
+
+    value: str
+    count: int = Field(description="how many binaries have exactly this value")
+    binaries: list[str] = Field(description="the first of them by path (at most 20)")
+
+
+class BinarySummary(Frozen):
+    elf_files: int = 0
+    glibc_shipped: str | None = None
+    glibc_needed: Requirement | None = Field(
+        None, description="highest GLIBC_x.y symbol version any binary needs"
+    )
+    needs_newer_glibc: list[Requirement] = Field(
+        default_factory=list,
+        description="binaries needing a glibc newer than the one the image ships (copied in?)",
+    )
+    isa_level: Requirement | None = Field(None, description="highest x86-64 level required")
+    min_kernel: Requirement | None = Field(None, description="highest .note.ABI-tag minimum")
+    smallest_load_align: Requirement | None = Field(
+        None, description="smallest largest-PT_LOAD alignment: the binary most page-size bound"
+    )
+    go_binaries: list[str] = Field(default_factory=list)
+    rust_binaries: list[str] = Field(default_factory=list)
+    musl_binaries: list[str] = Field(default_factory=list)
+    static_binaries: list[str] = Field(default_factory=list)
+
+
 class Unknown(Frozen):
     """Something portwise could not read; recorded with its place, never silently dropped."""
 
@@ -134,6 +197,8 @@ class ImageProfile(Frozen):
     packages: list[Package] = Field(default_factory=list)
     layers: list[Layer] = Field(default_factory=list)
     files: list[FileEntry] = Field(default_factory=list)
+    binaries: list[ElfBinary] = Field(default_factory=list)
+    binary_summary: BinarySummary = Field(default_factory=BinarySummary)
     unknowns: list[Unknown] = Field(default_factory=list)
     analyzers: list[Analyzer] = Field(default_factory=list)
     portwise_version: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from portwise.image.analyzer import Analyzer
+from portwise.image.analyzers.elf import ElfAnalyzer
 from portwise.image.analyzers.libc import LibcAnalyzer
 from portwise.image.analyzers.osrelease import OsReleaseAnalyzer
 from portwise.image.analyzers.packagedb import (
@@ -17,6 +18,7 @@ DEFAULT_ANALYZERS: tuple[Analyzer, ...] = (
     RpmAnalyzer(),
     ApkAnalyzer(),
     LibcAnalyzer(),
+    ElfAnalyzer(),
 )
 
 

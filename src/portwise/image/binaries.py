@@ -1,0 +1,93 @@
+"""Image-level facts on binaries: the most demanding requirement of each kind, and who sets it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from portwise.model.image import BinarySummary, ElfBinary, Libc, Requirement
+
+GLIBC_VERSION = re.compile(r"^GLIBC_(\d+)\.(\d+)(?:\.(\d+))?$")
+LISTED = 20
+ISA_ORDER = ["x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4"]
+GLIBC_LIBRARIES = {
+    "libc.so.6",
+    "libm.so.6",
+    "libpthread.so.0",
+    "libdl.so.2",
+    "librt.so.1",
+    "libresolv.so.2",
+    "libutil.so.1",
+    "ld-linux-x86-64.so.2",
+    "ld-linux-aarch64.so.1",
+    "libanl.so.1",
+}
+
+
+def version_key(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text))
+
+
+def glibc_needed(binary: ElfBinary) -> str | None:
+    """Highest GLIBC_x.y this binary needs from glibc's own libraries, as "x.y"."""
+    best: tuple[int, ...] = ()
+    for library, versions in binary.version_needs.items():
+        if library not in GLIBC_LIBRARIES:
+            continue
+        for version in versions:
+            match = GLIBC_VERSION.match(version)
+            if match:
+                key = tuple(int(g) for g in match.groups() if g is not None)
+                best = max(best, key)
+    return ".".join(map(str, best)) if best else None
+
+
+def _top(
+    values: Iterable[tuple[str, str]], rank: Callable[[str], Any], *, highest: bool = True
+) -> Requirement | None:
+    """The highest (or lowest) value by `rank`, with every binary that has exactly it."""
+    pairs = list(values)
+    if not pairs:
+        return None
+    chosen = (max if highest else min)(pairs, key=lambda p: rank(p[1]))[1]
+    return requirement(chosen, [path for path, v in pairs if v == chosen])
+
+
+def requirement(value: str, paths: list[str]) -> Requirement:
+    return Requirement(value=value, count=len(paths), binaries=sorted(paths)[:LISTED])
+
+
+def summarize(binaries: list[ElfBinary], libc: list[Libc]) -> BinarySummary:
+    shipped = next((lib.version for lib in libc if lib.family == "glibc"), None)
+    needs = [(b.path, v) for b in binaries if (v := glibc_needed(b))]
+    newer: dict[str, list[str]] = {}
+    if shipped:
+        for path, version in needs:
+            if version_key(version) > version_key(shipped):
+                newer.setdefault(version, []).append(path)
+    isa = [(b.path, level) for b in binaries for level in b.x86_isa_needed[-1:]]
+    return BinarySummary(
+        elf_files=len(binaries),
+        glibc_shipped=shipped,
+        glibc_needed=_top(needs, version_key),
+        needs_newer_glibc=[
+            requirement(v, paths)
+            for v, paths in sorted(newer.items(), key=lambda i: version_key(i[0]))
+        ],
+        isa_level=_top(isa, ISA_ORDER.index),
+        min_kernel=_top([(b.path, b.min_kernel) for b in binaries if b.min_kernel], version_key),
+        smallest_load_align=_top(
+            [
+                (b.path, str(b.max_load_align))
+                for b in binaries
+                if b.max_load_align and b.type in ("EXEC", "DYN")
+            ],
+            int,
+            highest=False,
+        ),
+        go_binaries=sorted(b.path for b in binaries if b.go),
+        rust_binaries=sorted(b.path for b in binaries if b.rust),
+        musl_binaries=sorted(b.path for b in binaries if b.libc == "musl"),
+        static_binaries=sorted(b.path for b in binaries if b.linkage != "dynamic"),
+    )
