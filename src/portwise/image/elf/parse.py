@@ -16,6 +16,8 @@ from portwise.image.elf.notes import NoteFacts, parse_notes
 
 MAGIC = b"\x7fELF"
 MACHINES = {
+    2: "sparc",
+    4: "m68k",
     3: "i386",
     8: "mips",
     20: "ppc",
@@ -139,7 +141,9 @@ class _Reader:
     def table(self, offset: int, count: int, entsize: int, what: str) -> range:
         if count > MAX_TABLE or count < 0:
             raise ElfError(f"{what}: absurd count {count}")
-        if count and (entsize <= 0 or offset < 0 or offset + count * entsize > len(self.data)):
+        if count == 0:
+            return range(0)
+        if entsize <= 0 or offset < 0 or offset + count * entsize > len(self.data):
             raise ElfError(f"{what}: {count} entries at {offset:#x} run past the end of the file")
         return range(offset, offset + count * entsize, entsize)
 
@@ -182,9 +186,12 @@ def parse_elf(data: bytes) -> ElfFile:
     segments = _segments(r, e_phoff, e_phnum, e_phentsize)
     sections = _sections(r, e_shoff, e_shnum, e_shentsize, e_shstrndx)
     interpreter = None
+    has_interp = False
     for seg in segments:
         if seg.type == PT_INTERP:
-            interpreter = r.cstring(seg.offset, seg.offset + seg.filesz)
+            has_interp = True
+            if seg.filesz:  # 0 in separate debug files: the segment's bytes are not there
+                interpreter = r.cstring(seg.offset, seg.offset + seg.filesz)
     dynamic = _Dynamic(r, segments, sections)
     elf_type = TYPES.get(e_type, f"0x{e_type:x}")
     loads = [s.align for s in segments if s.type == PT_LOAD]
@@ -195,7 +202,7 @@ def parse_elf(data: bytes) -> ElfFile:
         type=elf_type,
         entry=e_entry,
         interpreter=interpreter,
-        linkage=_linkage(elf_type, interpreter, dynamic),
+        linkage=_linkage(elf_type, has_interp, dynamic),
         needed=dynamic.needed,
         soname=dynamic.soname,
         runpath=dynamic.runpath,
@@ -256,8 +263,8 @@ def _sections(
     return tuple(out)
 
 
-def _linkage(elf_type: str, interpreter: str | None, dynamic: _Dynamic) -> str:
-    if interpreter is not None:
+def _linkage(elf_type: str, has_interp: bool, dynamic: _Dynamic) -> str:
+    if has_interp:
         return "dynamic"
     if elf_type == "DYN":
         if dynamic.flags_1 & DF_1_PIE or (
