@@ -40,7 +40,7 @@ def elf_facts(elf: ElfFile, data: bytes) -> dict[str, Any]:
 
 class ElfAnalyzer:
     name = "elf"
-    version = 1
+    version = 2
 
     def wants(self, path: str, size: int, mode: int) -> bool:
         return size >= MIN_ELF_SIZE

@@ -439,8 +439,11 @@ def libc_imports(elf: ElfFile) -> tuple[str, ...]:
     """Names of the functions and objects this file takes from the C library (glibc or musl).
 
     With symbol versions (glibc) the version entry says which library; musl has none, so for a
-    musl-linked file every import counts.
+    musl-linked file every import counts (names libc lacks simply match nothing in the model).
     """
-    if elf.interpreter and "ld-musl" in elf.interpreter:
+    musl = (elf.interpreter is not None and "ld-musl" in elf.interpreter) or any(
+        n.startswith("libc.musl-") or n == "libc.so" for n in elf.needed
+    )
+    if musl:
         return tuple(sorted({i.name for i in elf.imports}))
     return tuple(sorted({i.name for i in elf.imports if i.library in LIBC_SONAMES}))

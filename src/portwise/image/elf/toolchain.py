@@ -15,7 +15,16 @@ from portwise.image.elf.parse import ElfFile
 GO_BUILDINFO_MAGIC = b"\xff Go buildinf:"
 RUST_PANIC_PATH = re.compile(rb"/rustc/[0-9a-f]{40}/")
 GLIBC_MARKERS = (b"GLIBC_TUNABLES", b"GNU C Library")
-MUSL_MARKERS = (b"No error information\0",)  # musl's strerror text; glibc's says "Success"
+# musl's strerror text (glibc says "Success"), its internal start-up and stdio symbols (kept in
+# .strtab unless stripped), and its source path in debug info; a stripped minimal static musl
+# binary may carry none of them, and is then reported as unknown rather than guessed.
+MUSL_MARKERS = (
+    b"No error information\0",
+    b"\0__init_libc\0",
+    b"\0__stdout_write\0",
+    b"/musl-1.",
+    b"musl libc",
+)
 
 
 def go_version(elf: ElfFile, data: bytes) -> tuple[bool, str | None]:
