@@ -1,0 +1,1 @@
+"""Versioned data with sources, and the small loaders that validate it."""
