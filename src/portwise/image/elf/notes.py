@@ -8,6 +8,7 @@ Formats: the System V gABI note layout; GNU_PROPERTY_* from the x86-64 and AArch
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass, field
 
@@ -39,7 +40,9 @@ def _align(value: int, to: int) -> int:
     return (value + to - 1) // to * to
 
 
-def parse_notes(data: bytes, order: str, areas: list[tuple[int, int, int]]) -> NoteFacts:
+def parse_notes(
+    data: bytes | mmap.mmap, order: str, areas: list[tuple[int, int, int]]
+) -> NoteFacts:
     """Read every note in the given (offset, size, alignment) areas; bad notes are skipped."""
     facts: dict[str, object] = {}
     isa: list[str] = []

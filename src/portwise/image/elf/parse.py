@@ -9,8 +9,10 @@ is checked against the file, so hostile bytes give ElfError, not a crash or a hu
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from portwise.image.elf.notes import NoteFacts, parse_notes
 
@@ -41,6 +43,7 @@ DT_VERSYM, DT_VERNEED, DT_VERNEEDNUM, DT_FLAGS_1 = 0x6FFFFFF0, 0x6FFFFFFE, 0x6FF
 DF_1_PIE = 0x08000000
 STT_FUNC, STT_GNU_IFUNC, STT_OBJECT = 2, 10, 1
 MAX_TABLE = 1 << 20  # more entries than any real binary has in one table: hostile
+IFUNC_INFO_BYTES = frozenset(bind << 4 | STT_GNU_IFUNC for bind in range(16))
 LIBC_SONAMES = (
     "libc.so.6",
     "libc.so",
@@ -57,8 +60,9 @@ class ElfError(ValueError):
     """Not an ELF file, or one whose structures point outside the file or make no sense."""
 
 
-@dataclass(frozen=True, slots=True)
-class Section:
+# Section, Segment and Import are NamedTuples: built by the thousand per image, and a tuple is
+# half the cost of a frozen dataclass.
+class Section(NamedTuple):
     name: str
     type: int
     flags: int
@@ -67,8 +71,7 @@ class Section:
     size: int
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
+class Segment(NamedTuple):
     type: int
     flags: int
     offset: int
@@ -78,8 +81,7 @@ class Segment:
     align: int
 
 
-@dataclass(frozen=True, slots=True)
-class Import:
+class Import(NamedTuple):
     """An undefined dynamic symbol, with the version and library its version entry names."""
 
     name: str
@@ -115,9 +117,12 @@ class ElfFile:
         return None
 
 
+Buffer = bytes | mmap.mmap  # an mmap touches only the pages read: headers, not code
+
+
 class _Reader:
-    def __init__(self, data: bytes) -> None:
-        if len(data) < 52 or not data.startswith(MAGIC):
+    def __init__(self, data: Buffer) -> None:
+        if len(data) < 52 or data[:4] != MAGIC:
             raise ElfError("not an ELF file")
         self.data = data
         if data[4] not in (1, 2) or data[5] not in (1, 2):
@@ -132,8 +137,33 @@ class _Reader:
             raise ElfError(f"structure at offset {offset:#x} runs past the end of the file")
         return struct.unpack_from(fmt, self.data, offset)
 
+    def rows(
+        self, fmt: str, offset: int, count: int, entsize: int, what: str
+    ) -> list[tuple[int, ...]]:
+        """A whole table in one bounds check and one C loop (the per-symbol hot path)."""
+        size = struct.calcsize(self.order + fmt)
+        if count and entsize < size:
+            raise ElfError(f"{what}: entry size {entsize} is smaller than {size}")
+        span = self.table(offset, count, entsize, what)
+        if not count:
+            return []
+        raw = self.data[span.start : span.stop]
+        if entsize == size:
+            return list(struct.iter_unpack(self.order + fmt, raw))
+        return [struct.unpack_from(self.order + fmt, raw, at) for at in range(0, len(raw), entsize)]
+
+    def blob(self, offset: int, size: int, what: str) -> bytes:
+        if offset < 0 or size < 0 or offset + size > len(self.data):
+            raise ElfError(f"{what} at {offset:#x} ({size} bytes) runs past the end of the file")
+        return bytes(self.data[offset : offset + size])
+
+    def array(self, fmt: str, offset: int, count: int, what: str) -> tuple[int, ...]:
+        size = struct.calcsize(fmt)
+        self.table(offset, count, size, what)
+        return struct.unpack_from(f"{self.order}{count}{fmt}", self.data, offset) if count else ()
+
     def cstring(self, offset: int, limit: int | None = None) -> str:
-        end = self.data.find(b"\0", offset, limit)
+        end = self.data.find(b"\0", offset, len(self.data) if limit is None else limit)
         if offset < 0 or offset >= len(self.data) or end < 0:
             raise ElfError(f"string at offset {offset:#x} is not terminated inside the file")
         return self.data[offset:end].decode("utf-8", "backslashreplace")
@@ -148,7 +178,7 @@ class _Reader:
         return range(offset, offset + count * entsize, entsize)
 
 
-def parse_elf(data: bytes) -> ElfFile:
+def parse_elf(data: Buffer) -> ElfFile:
     """Facts of one ELF file; raises ElfError for anything that is not a sound ELF file."""
     r = _Reader(data)
     if r.is64:
@@ -247,18 +277,15 @@ def _sections(
     if shoff == 0 or shnum == 0:
         return ()  # stripped of section headers (sstrip, some packers): facts come from segments
     fmt = "IIQQQQIIQQ" if r.is64 else "IIIIIIIIII"
-    if shentsize < struct.calcsize(fmt):
-        raise ElfError(f"section header entry size {shentsize} is too small")
-    raw = [r.unpack(fmt, at) for at in r.table(shoff, shnum, shentsize, "section headers")]
-    names_at = raw[shstrndx][4] if shstrndx < len(raw) else None
-    names_end = names_at + raw[shstrndx][5] if names_at is not None else None
+    raw = r.rows(fmt, shoff, shnum, shentsize, "section headers")
+    if shstrndx >= len(raw):
+        return tuple(Section("", t, f, a, o, z) for _, t, f, a, o, z, *_ in raw)
+    names_at, names_size = raw[shstrndx][4], raw[shstrndx][5]
+    names = r.blob(names_at, names_size, "section name table")
     out = []
     for name_off, sh_type, flags, addr, offset, size, *_ in raw:
-        name = ""
-        if names_at is not None and names_end is not None:
-            name = (
-                r.cstring(names_at + name_off, names_end) if names_at + name_off < names_end else ""
-            )
+        end = names.find(b"\0", name_off)
+        name = names[name_off:end].decode("utf-8", "backslashreplace") if end >= 0 else ""
         out.append(Section(name, sh_type, flags, addr, offset, size))
     return tuple(out)
 
@@ -363,19 +390,33 @@ class _Dynamic:
         self.version_needs = {lib: tuple(v) for lib, v in needs.items()}
         return by_index
 
-    def _symbol_count(self, entries: dict[int, list[int]], sections: tuple[Section, ...]) -> int:
+    def _symbol_range(
+        self, entries: dict[int, list[int]], sections: tuple[Section, ...]
+    ) -> tuple[int, int]:
+        """(first hashed symbol, symbol count). A GNU hash table holds defined symbols only and
+        the linker puts all unhashed ones (imports among them) before it, so imports are read
+        from the first part and the rest is only checked for IFUNCs."""
         r = self.r
+        gnu_at = self._offset(entries.get(DT_GNU_HASH, [0])[0], "DT_GNU_HASH")
+        first_hashed = None
+        if gnu_at is not None:
+            first_hashed = r.unpack("I", gnu_at + 4)[0]
         entsize = 24 if r.is64 else 16
+        count = None
         for section in sections:
             if section.type == SHT_DYNSYM:
-                return section.size // entsize
-        hash_at = self._offset(entries.get(DT_HASH, [0])[0], "DT_HASH")
-        if hash_at is not None:
-            return r.unpack("II", hash_at)[1]  # nchain == number of symbols
-        gnu_at = self._offset(entries.get(DT_GNU_HASH, [0])[0], "DT_GNU_HASH")
-        if gnu_at is None:
-            return 0
-        return _gnu_hash_count(r, gnu_at)
+                count = section.size // entsize
+        if count is None:
+            hash_at = self._offset(entries.get(DT_HASH, [0])[0], "DT_HASH")
+            if hash_at is not None:
+                count = r.unpack("II", hash_at)[1]  # nchain == number of symbols
+            elif gnu_at is not None:
+                count = _gnu_hash_count(r, gnu_at)
+            else:
+                count = 0
+        if first_hashed is None or first_hashed > count:
+            first_hashed = count
+        return first_hashed, count
 
     def _symbols(
         self,
@@ -389,28 +430,40 @@ class _Dynamic:
         symtab = self._offset(entries.get(DT_SYMTAB, [0])[0], "DT_SYMTAB")
         if symtab is None:
             return
-        versym = self._offset(entries.get(DT_VERSYM, [0])[0], "DT_VERSYM")
-        count = self._symbol_count(entries, sections)
+        first_hashed, count = self._symbol_range(entries, sections)
         entsize = 24 if r.is64 else 16
-        fmt = "IBBHQQ" if r.is64 else "IIIBBH"
+        r.table(symtab, count, entsize, "dynamic symbols")
+        # name offset, info and section index only: 64-bit Elf64_Sym, 32-bit Elf32_Sym layouts
+        fmt = "IBxH16x" if r.is64 else "I8xBxH"
+        head = r.rows(fmt, symtab, first_hashed, entsize, "dynamic symbols")
+        hashed = r.blob(
+            symtab + first_hashed * entsize, (count - first_hashed) * entsize, "dynamic symbols"
+        )
+        info_at = 4 if r.is64 else 12
+        self.ifunc_defined = IFUNC_INFO_BYTES.isdisjoint(hashed[info_at::entsize]) is False or any(
+            info & 0xF == STT_GNU_IFUNC for _, info, shndx in head if shndx != 0
+        )
+        version_of: tuple[int, ...] = ()
+        versym = self._offset(entries.get(DT_VERSYM, [0])[0], "DT_VERSYM")
+        if versym is not None and versions:
+            version_of = r.array("H", versym, first_hashed, "symbol versions")
+        names = r.data
+        limit = len(names) if end is None else end
         imports = []
-        for index, at in enumerate(r.table(symtab, count, entsize, "dynamic symbols")):
-            if r.is64:
-                name_off, info, _, shndx, _, _ = r.unpack(fmt, at)
-            else:
-                name_off, _, _, info, _, shndx = r.unpack(fmt, at)
-            kind = info & 0xF
-            if shndx != 0:
-                self.ifunc_defined |= kind == STT_GNU_IFUNC
+        for index, (name_off, _, shndx) in enumerate(head):
+            if shndx != 0 or index == 0 or name_off == 0:
                 continue
-            if index == 0 or name_off == 0:
-                continue
+            at = strtab + name_off
+            stop = names.find(b"\0", at, limit)
+            if stop < 0:
+                raise ElfError(f"symbol name at {at:#x} is not terminated inside its table")
             version = library = None
-            if versym is not None:
-                ver = r.unpack("H", versym + 2 * index)[0] & 0x7FFF
-                if ver in versions:
-                    version, library = versions[ver]
-            imports.append(Import(r.cstring(strtab + name_off, end), version, library))
+            if version_of:
+                found = versions.get(version_of[index] & 0x7FFF)
+                if found is not None:
+                    version, library = found
+            name = bytes(names[at:stop]).decode("utf-8", "backslashreplace")
+            imports.append(Import(name, version, library))
         self.imports = tuple(imports)
 
 
