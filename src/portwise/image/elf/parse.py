@@ -10,6 +10,7 @@ is checked against the file, so hostile bytes give ElfError, not a crash or a hu
 from __future__ import annotations
 
 import mmap
+import re
 import struct
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -43,6 +44,7 @@ DT_VERSYM, DT_VERNEED, DT_VERNEEDNUM, DT_FLAGS_1 = 0x6FFFFFF0, 0x6FFFFFFE, 0x6FF
 DF_1_PIE = 0x08000000
 STT_FUNC, STT_GNU_IFUNC, STT_OBJECT = 2, 10, 1
 MAX_TABLE = 1 << 20  # more entries than any real binary has in one table: hostile
+ZERO_BYTE = re.compile(b"\x00")
 IFUNC_INFO_BYTES = frozenset(bind << 4 | STT_GNU_IFUNC for bind in range(16))
 LIBC_SONAMES = (
     "libc.so.6",
@@ -439,19 +441,30 @@ class _Dynamic:
         hashed = r.blob(
             symtab + first_hashed * entsize, (count - first_hashed) * entsize, "dynamic symbols"
         )
-        info_at = 4 if r.is64 else 12
-        self.ifunc_defined = IFUNC_INFO_BYTES.isdisjoint(hashed[info_at::entsize]) is False or any(
+        info_at, shndx_at = (4, 6) if r.is64 else (12, 14)
+        self.ifunc_defined = not IFUNC_INFO_BYTES.isdisjoint(hashed[info_at::entsize]) or any(
             info & 0xF == STT_GNU_IFUNC for _, info, shndx in head if shndx != 0
         )
+        # Hashed symbols are mostly defined, but an executable's functions whose address is
+        # taken are undefined yet hashed (canonical PLT entries): find the rows whose section
+        # index is 0 with a byte search instead of a Python loop over every export.
+        low, high = (shndx_at, shndx_at + 1) if r.order == "<" else (shndx_at + 1, shndx_at)
+        low_bytes, high_bytes = hashed[low::entsize], hashed[high::entsize]
+        undefined = [(i, row) for i, row in enumerate(head) if row[2] == 0]
+        for match in ZERO_BYTE.finditer(low_bytes):
+            index = match.start()
+            if high_bytes[index] == 0:
+                row = r.unpack(fmt, symtab + (first_hashed + index) * entsize)
+                undefined.append((first_hashed + index, row))
         version_of: tuple[int, ...] = ()
         versym = self._offset(entries.get(DT_VERSYM, [0])[0], "DT_VERSYM")
         if versym is not None and versions:
-            version_of = r.array("H", versym, first_hashed, "symbol versions")
+            version_of = r.array("H", versym, count, "symbol versions")
         names = r.data
         limit = len(names) if end is None else end
         imports = []
-        for index, (name_off, _, shndx) in enumerate(head):
-            if shndx != 0 or index == 0 or name_off == 0:
+        for index, (name_off, _, _) in undefined:
+            if index == 0 or name_off == 0:
                 continue
             at = strtab + name_off
             stop = names.find(b"\0", at, limit)
