@@ -6,10 +6,19 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from portwise.model.image import BinarySummary, ElfBinary, Libc, Requirement
+from portwise.knowledge.libc import libc_syscalls
+from portwise.model.image import (
+    BinarySummary,
+    ElfBinary,
+    Libc,
+    Requirement,
+    SyscallNeed,
+    SyscallSource,
+)
 
 GLIBC_VERSION = re.compile(r"^GLIBC_(\d+)\.(\d+)(?:\.(\d+))?$")
 LISTED = 20
+EXAMPLES = 5
 ISA_ORDER = ["x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4"]
 GLIBC_LIBRARIES = {
     "libc.so.6",
@@ -58,6 +67,71 @@ def requirement(value: str, paths: list[str]) -> Requirement:
     return Requirement(value=value, count=len(paths), binaries=sorted(paths)[:LISTED])
 
 
+# (syscall, via, on_failure, fallback, fallback errnos, certain, source) -> binaries
+SourceKey = tuple[str, str, str, str | None, tuple[str, ...], bool, str | None]
+
+
+def syscall_union(binaries: list[ElfBinary], libc: list[Libc]) -> list[SyscallNeed]:
+    """Every syscall the image may issue: direct ones from disassembly, and those its libc
+    issues for the functions dynamic binaries import (knowledge/libc), with provenance."""
+    shipped: dict[str, str | None] = {lib.family: lib.version for lib in libc}
+    reached: dict[SourceKey, list[str]] = {}
+    memo: dict[tuple[str, str, tuple[str, ...]], list[SourceKey]] = {}
+    for binary in binaries:
+        if binary.direct_syscalls is not None:
+            for name in binary.direct_syscalls.resolved:
+                key: SourceKey = (name, "direct", "unknown", None, (), True, None)
+                reached.setdefault(key, []).append(binary.path)
+        family = binary.libc
+        if family not in ("glibc", "musl") or binary.linkage != "dynamic":
+            continue
+        memo_key = (family, binary.machine, tuple(binary.libc_imports))
+        if memo_key not in memo:
+            uses, _ = libc_syscalls(
+                family,
+                shipped.get(family),
+                binary.machine,
+                binary.libc_imports,
+                include_process=binary.type == "EXEC" or binary.interpreter is not None,
+            )
+            memo[memo_key] = [
+                (
+                    u.syscall,
+                    u.function,
+                    u.on_failure,
+                    u.fallback,
+                    u.fallback_errnos,
+                    u.certain,
+                    u.source,
+                )
+                for u in uses
+            ]
+        for use in memo[memo_key]:
+            reached.setdefault(use, []).append(binary.path)
+    needs: dict[str, list[SyscallSource]] = {}
+    for (name, via, failure, fallback, errnos, certain, source), paths in sorted(
+        reached.items(), key=_source_order
+    ):
+        needs.setdefault(name, []).append(
+            SyscallSource(
+                via=via,
+                on_failure=failure,
+                fallback=fallback,
+                fallback_errnos=list(errnos),
+                certain=certain,
+                binaries=len(paths),
+                examples=sorted(paths)[:EXAMPLES],
+                source=source,
+            )
+        )
+    return [SyscallNeed(name=name, sources=sources) for name, sources in sorted(needs.items())]
+
+
+def _source_order(item: tuple[SourceKey, list[str]]) -> tuple[str, str, str]:
+    key = item[0]
+    return key[0], key[1], key[2]
+
+
 def summarize(binaries: list[ElfBinary], libc: list[Libc]) -> BinarySummary:
     shipped = next((lib.version for lib in libc if lib.family == "glibc"), None)
     needs = [(b.path, v) for b in binaries if (v := glibc_needed(b))]
@@ -85,6 +159,10 @@ def summarize(binaries: list[ElfBinary], libc: list[Libc]) -> BinarySummary:
             ],
             int,
             highest=False,
+        ),
+        syscalls=syscall_union(binaries, libc),
+        unresolved_syscall_sites=sum(
+            b.direct_syscalls.unresolved for b in binaries if b.direct_syscalls is not None
         ),
         go_binaries=sorted(b.path for b in binaries if b.go),
         rust_binaries=sorted(b.path for b in binaries if b.rust),

@@ -112,6 +112,28 @@ Linkage = Literal["static", "static-pie", "dynamic"]
 
 
 @dataclass(frozen=True, slots=True)
+class DirectSyscalls:
+    """System calls a binary makes itself (static, musl, Go), found by disassembly."""
+
+    arch: str
+    mode: str
+    sites: int
+    resolved: dict[str, int]  # syscall name -> sites issuing it
+    unresolved: int  # sites whose number could not be determined: never dropped
+    wrappers: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CpuNeeds:
+    """Instruction-set extensions found in the code, and the x86-64 level they imply."""
+
+    extensions: list[str]
+    level: str
+    dispatch: bool  # chosen at run time (cpuid, IFUNC...): `level` is what it can use, not needs
+    evidence: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class ElfBinary:
     """What one ELF file requires from the loader, the kernel and the CPU.
 
@@ -140,6 +162,8 @@ class ElfBinary:
     go: bool
     go_version: str | None
     rust: bool
+    cpu: CpuNeeds | None = None
+    direct_syscalls: DirectSyscalls | None = None
 
 
 class Requirement(Frozen):
@@ -148,6 +172,27 @@ class Requirement(Frozen):
     value: str
     count: int = Field(description="how many binaries have exactly this value")
     binaries: list[str] = Field(description="the first of them by path (at most 20)")
+
+
+class SyscallSource(Frozen):
+    """One way the image reaches a system call, and what its code does when the call fails."""
+
+    via: str = Field(description='"direct" (the binary issues it) or the libc function used')
+    on_failure: str = Field(
+        description="fallback-on-enosys | fallback-on-any | ignored | error-returned | fatal"
+        " | unknown"
+    )
+    fallback: str | None = None
+    fallback_errnos: list[str] = Field(default_factory=list)
+    certain: bool = Field(True, description="False when the libc version is unknown")
+    binaries: int
+    examples: list[str]
+    source: str | None = Field(None, description="where the libc behaviour is documented")
+
+
+class SyscallNeed(Frozen):
+    name: str
+    sources: list[SyscallSource]
 
 
 class BinarySummary(Frozen):
@@ -164,6 +209,12 @@ class BinarySummary(Frozen):
     min_kernel: Requirement | None = Field(None, description="highest .note.ABI-tag minimum")
     smallest_load_align: Requirement | None = Field(
         None, description="smallest largest-PT_LOAD alignment: the binary most page-size bound"
+    )
+    syscalls: list[SyscallNeed] = Field(
+        default_factory=list, description="every syscall the image may issue, with provenance"
+    )
+    unresolved_syscall_sites: int = Field(
+        0, description="direct syscall sites whose number could not be determined"
     )
     go_binaries: list[str] = Field(default_factory=list)
     rust_binaries: list[str] = Field(default_factory=list)
