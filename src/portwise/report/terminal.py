@@ -75,6 +75,7 @@ def render_profile(console: Console, profile: ImageProfile, *, show_files: bool)
     if cfg.user:
         summary.add_row("user", cfg.user)
     console.print(summary)
+    render_binaries(console, profile)
 
     layers = Table(title="layers", title_justify="left")
     for column in ("#", "digest", "stored", "unpacked", "files", "cache", "created by"):
@@ -98,3 +99,42 @@ def render_profile(console: Console, profile: ImageProfile, *, show_files: bool)
         for entry in profile.files:
             link = f" -> {entry.link}" if entry.link else ""
             console.print(f"{entry.kind:8} L{entry.layer} {entry.path}{link}", highlight=False)
+
+
+def render_binaries(console: Console, profile: ImageProfile) -> None:
+    facts = profile.binary_summary
+    if not facts.elf_files:
+        return
+    table = Table.grid(padding=(0, 2))
+    table.add_row("[bold]binaries", f"{facts.elf_files} ELF files")
+    if facts.glibc_needed:
+        shipped = facts.glibc_shipped or "none found"
+        table.add_row("glibc needed", f"{facts.glibc_needed.value} (image ships {shipped})")
+    for need in facts.needs_newer_glibc:
+        table.add_row("[red]needs newer glibc", f"{need.value}: {', '.join(need.binaries)}")
+    for label, req in (
+        ("cpu level", facts.isa_level),
+        ("kernel floor", facts.min_kernel),
+        ("page alignment", facts.smallest_load_align),
+    ):
+        if req is not None:
+            table.add_row(label, f"{req.value} ({req.count} binaries)")
+    kinds = [
+        (len(facts.static_binaries), "static"),
+        (len(facts.go_binaries), "Go"),
+        (len(facts.rust_binaries), "Rust"),
+        (len(facts.musl_binaries), "musl"),
+    ]
+    table.add_row("kinds", ", ".join(f"{n} {k}" for n, k in kinds if n) or "all dynamic")
+    risky = sorted(
+        {n.name for n in facts.syscalls for s in n.sources if s.on_failure == "fallback-on-enosys"}
+    )
+    table.add_row(
+        "syscalls",
+        f"{len(facts.syscalls)} reachable; falls back only on ENOSYS: {', '.join(risky) or 'none'}",
+    )
+    if facts.unresolved_syscall_sites:
+        table.add_row(
+            "[yellow]unresolved", f"{facts.unresolved_syscall_sites} direct syscall sites"
+        )
+    console.print(table)
