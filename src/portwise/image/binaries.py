@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any
 
-from portwise.knowledge.libc import libc_syscalls
+from portwise.knowledge.libc import PROCESS, libc_syscalls
 from portwise.model.image import (
     BinarySummary,
     ElfBinary,
@@ -38,17 +39,23 @@ def version_key(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", text))
 
 
+@cache
+def _glibc_version(version: str) -> tuple[int, ...]:
+    match = GLIBC_VERSION.match(version)
+    return tuple(int(g) for g in match.groups() if g is not None) if match else ()
+
+
 def glibc_needed(binary: ElfBinary) -> str | None:
     """Highest GLIBC_x.y this binary needs from glibc's own libraries, as "x.y"."""
-    best: tuple[int, ...] = ()
-    for library, versions in binary.version_needs.items():
-        if library not in GLIBC_LIBRARIES:
-            continue
-        for version in versions:
-            match = GLIBC_VERSION.match(version)
-            if match:
-                key = tuple(int(g) for g in match.groups() if g is not None)
-                best = max(best, key)
+    best = max(
+        (
+            _glibc_version(version)
+            for library, versions in binary.version_needs.items()
+            if library in GLIBC_LIBRARIES
+            for version in versions
+        ),
+        default=(),
+    )
     return ".".join(map(str, best)) if best else None
 
 
@@ -73,28 +80,27 @@ SourceKey = tuple[str, str, str, str | None, tuple[str, ...], bool, str | None]
 
 def syscall_union(binaries: list[ElfBinary], libc: list[Libc]) -> list[SyscallNeed]:
     """Every syscall the image may issue: direct ones from disassembly, and those its libc
-    issues for the functions dynamic binaries import (knowledge/libc), with provenance."""
+    issues for the functions dynamic binaries import (knowledge/libc), with provenance.
+
+    The libc model is asked once per (libc, architecture) for the union of imported names,
+    then each binary picks the uses of its own imports: thousands of binaries share them.
+    """
     shipped: dict[str, str | None] = {lib.family: lib.version for lib in libc}
     reached: dict[SourceKey, list[str]] = {}
-    memo: dict[tuple[str, str, tuple[str, ...]], list[SourceKey]] = {}
+    groups: dict[tuple[str, str], list[ElfBinary]] = {}
     for binary in binaries:
         if binary.direct_syscalls is not None:
             for name in binary.direct_syscalls.resolved:
                 key: SourceKey = (name, "direct", "unknown", None, (), True, None)
                 reached.setdefault(key, []).append(binary.path)
-        family = binary.libc
-        if family not in ("glibc", "musl") or binary.linkage != "dynamic":
-            continue
-        memo_key = (family, binary.machine, tuple(binary.libc_imports))
-        if memo_key not in memo:
-            uses, _ = libc_syscalls(
-                family,
-                shipped.get(family),
-                binary.machine,
-                binary.libc_imports,
-                include_process=binary.type == "EXEC" or binary.interpreter is not None,
-            )
-            memo[memo_key] = [
+        if binary.libc in ("glibc", "musl") and binary.linkage == "dynamic":
+            groups.setdefault((str(binary.libc), binary.machine), []).append(binary)
+    for (family, machine), members in groups.items():
+        names = {name for b in members for name in b.libc_imports}
+        uses, _ = libc_syscalls(family, shipped.get(family), machine, names)
+        by_function: dict[str, list[SourceKey]] = {}
+        for u in uses:
+            by_function.setdefault(u.function, []).append(
                 (
                     u.syscall,
                     u.function,
@@ -104,10 +110,12 @@ def syscall_union(binaries: list[ElfBinary], libc: list[Libc]) -> list[SyscallNe
                     u.certain,
                     u.source,
                 )
-                for u in uses
-            ]
-        for use in memo[memo_key]:
-            reached.setdefault(use, []).append(binary.path)
+            )
+        for binary in members:
+            process = binary.type == "EXEC" or binary.interpreter is not None
+            for name in ([PROCESS] if process else []) + binary.libc_imports:
+                for use in by_function.get(name, ()):
+                    reached.setdefault(use, []).append(binary.path)
     needs: dict[str, list[SyscallSource]] = {}
     for (name, via, failure, fallback, errnos, certain, source), paths in sorted(
         reached.items(), key=_source_order

@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from portwise.image.analyzer import Analyzer
 from portwise.image.blobstream import BlobError, Digests, LayerByteStream
@@ -76,7 +76,8 @@ class LayerFacts:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LayerFacts:
         return cls(
-            entries=[tuple(row) for row in data["entries"]],
+            # JSON gives lists; every reader unpacks rows, so they are not converted (~50 ms)
+            entries=cast(list[EntryRow], data["entries"]),
             whiteouts=list(data["whiteouts"]),
             opaque=list(data["opaque"]),
             analyses=dict(data["analyses"]),
