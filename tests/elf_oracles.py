@@ -77,11 +77,14 @@ def pyelftools_facts(path: str) -> dict[str, Any]:
         facts: dict[str, Any] = {
             "elf_class": elf.elfclass,
             "endian": "little" if elf.little_endian else "big",
-            "machine": machine_name(
-                elf["e_machine"],
-                elf.header["e_machine"]
-                if isinstance(elf["e_machine"], int)
-                else _raw_machine(path),
+            "machine": _endian_name(
+                elf.little_endian,
+                machine_name(
+                    elf["e_machine"],
+                    elf.header["e_machine"]
+                    if isinstance(elf["e_machine"], int)
+                    else _raw_machine(path),
+                ),
             ),
             "type": elf["e_type"].removeprefix("ET_"),
             "interpreter": None,
@@ -115,6 +118,11 @@ def pyelftools_facts(path: str) -> dict[str, Any]:
         facts["max_load_align"] = max(aligns, default=0)
         facts["version_needs"], facts["imports"], facts["notype"] = _versions_and_imports(elf)
     return facts
+
+
+def _endian_name(little: bool, name: str) -> str:
+    """64-bit PowerPC is named by byte order, as distributions and OCI platforms name it."""
+    return "ppc64le" if name == "ppc64" and little else name
 
 
 def _raw_machine(path: str) -> int:
