@@ -1,0 +1,572 @@
+"""Direct system calls of static, musl and Go binaries (x86-64 and aarch64).
+
+A dynamic glibc program asks libc for system calls; a static binary, a musl one or a Go one
+issues them itself, so the only way to know which calls it needs is to read its code. Method
+(DESIGN.md, "Direct syscalls"): find every `syscall` / `svc #0`, walk back from it through
+register copies and stack spills to the constant number, within its function. When the number
+comes from the function's entry state (an argument), the function is a *wrapper*: its number is
+resolved at each direct branch to it, transitively (Go's Syscall6 <- RawSyscall6 <- Syscall;
+musl's __syscall_cp_asm <- __syscall_cp_c). Function boundaries come from .gopclntab (Go, even
+stripped), else .symtab, else .eh_frame; code outside them is decoded as gap regions.
+
+Full mode decodes every region. Fast mode finds syscall opcodes and branches to wrappers in the
+raw bytes, and decodes only the regions that hold them: the same regions decode the same way,
+so both modes give the same answer by construction (a test checks it on every test binary).
+A syscall present in a binary is not a requirement: Go and glibc try new calls and fall back.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from portwise.image.elf.gofunc import Functions, functions, in_file
+from portwise.image.elf.parse import ElfFile
+from portwise.knowledge import syscalls as table
+
+Loc = str | int  # a register family, or a stack slot as an offset from the stack pointer
+Op = tuple[str, int]
+# ("pass",) | ("move", loc, op | None) | ("const", value) | ("fork", (loc, loc)) | ("unknown", why)
+Outcome = tuple[Any, ...]
+PASS: Outcome = ("pass",)
+SHF_EXECINSTR, SHT_NOBITS, PF_X, PT_LOAD = 0x4, 8, 0x1, 1
+TRACE_BUDGET = 4096  # walk-back states per site: far above real code, bounds hostile loops
+MAX_WRAPPERS = 512
+MAX_SHOWN = 8
+GAP_SPLIT = 4096  # gaps larger than this are split at call targets
+PADDING = frozenset({"nop", "int3", "udf"})  # after a jump: unreachable filler
+
+
+def Move(loc: Loc, op: Op | None = None) -> Outcome:
+    return ("move", loc, op)
+
+
+def Const(value: int) -> Outcome:
+    return ("const", value)
+
+
+def Unknown(why: str) -> Outcome:
+    return ("unknown", why)
+
+
+def apply(ops: tuple[Op, ...], value: int) -> int:
+    """Replay the arithmetic met while walking back, in program order."""
+    for name, imm in ops:
+        if name == "movk":
+            shift, half = imm >> 16, imm & 0xFFFF
+            value = (value & ~(0xFFFF << shift)) | (half << shift)
+        elif name == "add":
+            value += imm
+        elif name == "sub":
+            value -= imm
+        elif name == "or":
+            value |= imm
+        elif name == "xor":
+            value ^= imm
+        elif name == "and":
+            value &= imm
+        elif name == "shl" and 0 <= imm < 64:
+            value <<= imm
+        elif name == "low8":
+            value = (value & ~0xFF) | (imm & 0xFF)
+        value &= 0xFFFFFFFFFFFFFFFF
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class SyscallScan:
+    """Direct syscalls of one binary.
+
+    sites: syscall/svc instructions. resolved: syscall name -> issuing points, where a point is
+    a syscall instruction with a constant number or a direct branch to a wrapper with one.
+    unresolved: points whose number could not be determined (never silently dropped),
+    including wrappers that nothing calls directly.
+    """
+
+    arch: str
+    mode: str
+    sites: int
+    resolved: dict[str, int]
+    unresolved: int
+    wrappers: tuple[str, ...]
+    problems: tuple[str, ...]
+
+
+def _arch_module(elf: ElfFile) -> ModuleType | None:
+    if elf.elf_class != 64 or elf.endian != "little":
+        return None
+    if elf.machine == "x86-64":
+        from portwise.image.elf import syscalls_x86
+
+        return syscalls_x86
+    if elf.machine == "aarch64":
+        from portwise.image.elf import syscalls_arm64
+
+        return syscalls_arm64
+    return None
+
+
+# ---------------------------------------------------------------- regions
+
+
+@dataclass(frozen=True, slots=True)
+class _Range:
+    addr: int
+    offset: int
+    size: int
+
+
+def _code_ranges(elf: ElfFile, data: bytes) -> tuple[list[_Range], list[str]]:
+    problems: list[str] = []
+    found = [
+        _Range(s.addr, s.offset, s.size)
+        for s in elf.sections
+        if s.flags & SHF_EXECINSTR and s.type != SHT_NOBITS and s.size
+    ]
+    if not found:
+        found = [
+            _Range(s.vaddr, s.offset, s.filesz)
+            for s in elf.segments
+            if s.type == PT_LOAD and s.flags & PF_X and s.filesz
+        ]
+    ranges: list[_Range] = []
+    for r in sorted(found, key=lambda r: r.addr):
+        if not in_file(data, r.offset, r.size):
+            problems.append(f"code at {r.addr:#x} lies outside the file")
+        elif ranges and r.addr < ranges[-1].addr + ranges[-1].size:
+            problems.append(f"code at {r.addr:#x} overlaps other code")
+        else:
+            ranges.append(r)
+    return ranges, problems
+
+
+class _Regions:
+    """Functions and the gaps between them, in address order, inside the code ranges."""
+
+    def __init__(self, ranges: list[_Range], funcs: Functions) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.is_func: list[bool] = []
+        self.trusted: list[bool] = []
+        self.inferred = funcs.inferred
+        self.ranges = ranges
+        self.range_of: list[int] = []
+        for number, r in enumerate(ranges):
+            top = r.addr + r.size
+            inside = sorted(s for s in funcs.starts if r.addr <= s < top)
+            cursor = r.addr
+            for i, start in enumerate(inside):
+                nxt = inside[i + 1] if i + 1 < len(inside) else top
+                if start > cursor:
+                    self._add(cursor, start, False, number)
+                size = funcs.starts[start]
+                end = min(start + size, nxt) if size else nxt
+                self._add(start, end, True, number)
+                cursor = end
+            if cursor < top:
+                self._add(cursor, top, False, number)
+
+    def _add(self, start: int, end: int, is_func: bool, range_number: int) -> None:
+        self.starts.append(start)
+        self.ends.append(end)
+        self.is_func.append(is_func)
+        self.trusted.append(is_func and start not in self.inferred)
+        self.range_of.append(range_number)
+
+    def find(self, addr: int) -> int | None:
+        i = bisect_right(self.starts, addr) - 1
+        return i if i >= 0 and addr < self.ends[i] else None
+
+    def overlapping(self, lo: int, hi: int) -> Iterator[int]:
+        i = max(bisect_right(self.starts, lo) - 1, 0)
+        while i < len(self.starts) and self.starts[i] < hi:
+            if self.ends[i] > lo:
+                yield i
+            i += 1
+
+
+@dataclass(slots=True)
+class _Decoded:
+    index: int
+    start: int
+    is_func: bool
+    trusted: bool
+    ins: list[tuple[int, int, str, str]]
+    kinds: list[str | None]
+    jumps: dict[int, list[int]]
+    sites: list[int]
+    edges: list[tuple[int, int, str]]  # (instruction index, target, kind)
+    data_bytes: int
+
+    def dead_padding(self, i: int) -> bool:
+        """Whether instruction i is filler that nothing reaches (e.g. after a ret)."""
+        for _ in range(64):
+            if not _padding(self.ins[i]):
+                return False
+            preds = self.preds(i)
+            if not preds:
+                return True
+            if len(preds) > 1:
+                return False
+            i = preds[0]
+        return False
+
+    def preds(self, i: int) -> list[int]:
+        out = list(self.jumps.get(i, ()))
+        if i > 0 and self.kinds[i - 1] not in ("jump", "stop"):
+            prev = self.ins[i - 1]
+            if prev[0] + prev[1] == self.ins[i][0]:
+                out.append(i - 1)
+        return out
+
+
+def _padding(insn: tuple[int, int, str, str]) -> bool:
+    return insn[2] in PADDING or (insn[2] == "xchg" and insn[3] == "ax, ax")
+
+
+@dataclass(slots=True)
+class _Trace:
+    consts: set[int] = field(default_factory=set)
+    args: set[tuple[int, Loc]] = field(default_factory=set)  # (function entry, location)
+    unknown: list[str] = field(default_factory=list)
+
+
+class _Scanner:
+    def __init__(self, elf: ElfFile, data: bytes, arch: ModuleType) -> None:
+        self.data = data
+        self.arch = arch
+        self.ranges, problems = _code_ranges(elf, data)
+        self.funcs = functions(elf, data)
+        self.problems = problems + self.funcs.problems
+        self.regions = _Regions(self.ranges, self.funcs)
+        if any(
+            end - start > GAP_SPLIT and not is_func
+            for start, end, is_func in zip(
+                self.regions.starts, self.regions.ends, self.regions.is_func, strict=True
+            )
+        ):
+            self._split_gaps()
+        self.md = arch.disassembler()
+        self.decoded: dict[int, _Decoded] = {}
+        self.callers: dict[int, list[tuple[int, int, str]]] = {}
+        self.indexes: list[Any] | None = None
+
+    def _split_gaps(self) -> None:
+        """Start functions at call targets inside large gaps (code without boundary data).
+
+        A target counts when two call patterns reach it, or one does and it is 16-aligned:
+        random bytes rarely agree on a target. A wrong start can only turn a resolved number
+        into an unresolved one (the walk back stops there), never into a wrong number.
+        """
+        regions = self.regions
+        gaps = [
+            (start, end)
+            for start, end, is_func in zip(
+                regions.starts, regions.ends, regions.is_func, strict=True
+            )
+            if end - start > GAP_SPLIT and not is_func
+        ]
+        lows = [g[0] for g in gaps]
+        counts: Counter[int] = Counter()
+        for r in self.ranges:
+            for target in self.arch.call_targets(self.data[r.offset : r.offset + r.size], r.addr):
+                g = bisect_right(lows, target) - 1
+                if g >= 0 and gaps[g][0] < target < gaps[g][1]:
+                    counts[target] += 1
+        inferred = [t for t, n in counts.items() if n >= 2 or (n == 1 and t % 16 == 0)]
+        for target in inferred:
+            if target not in self.funcs.starts:
+                self.funcs.starts[target] = 0
+                self.funcs.inferred.add(target)
+        self.regions = _Regions(self.ranges, self.funcs)
+
+    # decoding ------------------------------------------------------------
+    def decode(self, ri: int) -> _Decoded:
+        found = self.decoded.get(ri)
+        if found is not None:
+            return found
+        regions = self.regions
+        start, end = regions.starts[ri], regions.ends[ri]
+        r = self.ranges[regions.range_of[ri]]
+        at = r.offset + start - r.addr
+        ins = list(self.md.disasm_lite(self.data[at : at + end - start], start))
+        classify = self.arch.classify
+        kinds: list[str | None] = []
+        index = {insn[0]: i for i, insn in enumerate(ins)}
+        jumps: dict[int, list[int]] = {}
+        sites, edges, data_bytes = [], [], 0
+        for i, (_addr, size, mnemonic, op_str) in enumerate(ins):
+            kind, target = classify(mnemonic, op_str)
+            kinds.append(kind)
+            if kind == "site":
+                sites.append(i)
+            elif kind == "data":
+                data_bytes += size
+            elif target is not None and kind in ("call", "jump", "cjump"):
+                if kind != "call" and start <= target < end:
+                    if target in index:
+                        jumps.setdefault(index[target], []).append(i)
+                else:
+                    edges.append((i, target, kind))
+                    self.callers.setdefault(target, []).append((ri, i, kind))
+        found = _Decoded(
+            ri,
+            start,
+            regions.is_func[ri],
+            regions.trusted[ri],
+            ins,
+            kinds,
+            jumps,
+            sites,
+            edges,
+            data_bytes,
+        )
+        self.decoded[ri] = found
+        return found
+
+    def _raw_regions(self, finder: Callable[[bytes], list[int]]) -> set[int]:
+        out: set[int] = set()
+        for r in self.ranges:
+            for offset in finder(self.data[r.offset : r.offset + r.size]):
+                ri = self.regions.find(r.addr + offset)
+                if ri is not None:
+                    out.add(ri)
+        return out
+
+    def find_callers(self, targets: list[int], fast: bool) -> None:
+        """Make sure every region holding a direct branch to the targets is decoded.
+
+        Full mode decoded everything already; fast mode decodes the regions that raw bytes
+        point at (one pass over the branch index for all targets of a round).
+        """
+        if not fast or not targets:
+            return
+        if self.indexes is None:
+            self.indexes = [
+                self.arch.BranchIndex(self.data[r.offset : r.offset + r.size], r.addr)
+                for r in self.ranges
+            ]
+        for index in self.indexes:
+            for source in index.sources(targets):
+                ri = self.regions.find(source)
+                if ri is not None:
+                    self.decode(ri)
+            if index.near:
+                for target in targets:
+                    for ri in self.regions.overlapping(target - index.near, target + index.near):
+                        self.decode(ri)
+
+    # walking back -----------------------------------------------------------
+    def trace(self, dec: _Decoded, i0: int, loc0: Loc) -> _Trace:
+        """Walk back from instruction i0 of a region, following the value at loc0.
+
+        States are (region, instruction, location, pending arithmetic); a state means "the
+        value is at location just before the instruction". Regions without trusted
+        boundaries (gaps, .eh_frame ranges, guessed starts) are entered from the previous
+        region when its last instruction falls through: hand-written asm often ends its
+        unwind range before a syscall (glibc's clone).
+        """
+        out = _Trace()
+        work: list[tuple[int, int, Loc, tuple[Op, ...]]] = [(dec.index, i0, loc0, ())]
+        seen: set[tuple[int, int, Loc, tuple[Op, ...]]] = set()
+        while work:
+            state = work.pop()
+            if state in seen:
+                continue
+            seen.add(state)
+            if len(seen) > TRACE_BUDGET:
+                out.unknown.append("walk-back budget exhausted")
+                break
+            ri, i, loc, ops = state
+            here = self.decode(ri)
+            preds = [(here, p) for p in here.preds(i)]
+            if i == 0:
+                before = self._falls_into(here)
+                if before is not None:
+                    preds.append((before, len(before.ins) - 1))
+                elif here.is_func:
+                    self._entry(out, here.start, loc, ops)
+                else:
+                    out.unknown.append("value comes from before a code gap")
+            elif not preds and not _padding(here.ins[i]):
+                # reached only through a jump table or a landing pad: its value is unknown
+                out.unknown.append("no direct predecessor (indirect jump target)")
+            for pdec, p in preds:
+                if len(preds) == 1 and not pdec.trusted and pdec.dead_padding(p):
+                    # without boundary data, code after dead padding starts a function
+                    self._entry(out, here.ins[i][0], loc, ops)
+                else:
+                    self._step(out, work, pdec, p, pdec is here and p == i - 1, loc, ops)
+        return out
+
+    def _falls_into(self, dec: _Decoded) -> _Decoded | None:
+        """The region before an untrusted region, when its last instruction runs into it."""
+        ri = dec.index
+        if dec.trusted and self.funcs.source != ".eh_frame":
+            return None
+        if ri == 0 or self.regions.ends[ri - 1] != dec.start:
+            return None
+        before = self.decode(ri - 1)
+        if not before.ins or before.kinds[-1] in ("jump", "stop", "data", "call", "icall"):
+            return None
+        last = before.ins[-1]
+        return before if last[0] + last[1] == dec.start else None
+
+    def _step(
+        self,
+        out: _Trace,
+        work: list[tuple[int, int, Loc, tuple[Op, ...]]],
+        dec: _Decoded,
+        p: int,
+        fallthrough: bool,
+        loc: Loc,
+        ops: tuple[Op, ...],
+    ) -> None:
+        """Move the walk back over instruction p of dec."""
+        insn, kind = dec.ins[p], dec.kinds[p]
+        if kind == "data":
+            out.unknown.append("undecodable bytes")
+            return
+        if kind == "cjump":
+            before = dec.ins[p - 1] if p > 0 else None
+            known = self.arch.edge_value(before, insn, not fallthrough, loc)
+            if known is not None:
+                out.consts.add(apply(ops, known))
+                return
+        outcome = self.arch.step(insn[2], insn[3], loc, self.funcs.go)
+        tag = outcome[0]
+        if tag == "pass":
+            work.append((dec.index, p, loc, ops))
+        elif tag == "move":
+            new_loc = outcome[1]
+            if isinstance(new_loc, int) and abs(new_loc) > 1 << 20:
+                out.unknown.append("stack offset out of reach")
+                return
+            work.append((dec.index, p, new_loc, (outcome[2], *ops) if outcome[2] else ops))
+        elif tag == "const":
+            out.consts.add(apply(ops, outcome[1]))
+        elif tag == "fork":
+            work.extend((dec.index, p, branch, ops) for branch in outcome[1])
+        else:
+            out.unknown.append(outcome[1])
+
+    def _entry(self, out: _Trace, entry: int, loc: Loc, ops: tuple[Op, ...]) -> None:
+        if ops:
+            out.unknown.append("arithmetic on an argument")
+        elif isinstance(loc, int) and loc < self.arch.FIRST_STACK_ARG:
+            out.unknown.append("value comes from below the entry stack pointer")
+        else:
+            out.args.add((entry, loc))
+
+    # the scan ------------------------------------------------------------
+    def run(self, fast: bool) -> SyscallScan:
+        if fast:
+            site_regions = sorted(self._raw_regions(self.arch.raw_sites))
+        else:
+            site_regions = list(range(len(self.regions.starts)))
+        points: dict[tuple[int, int, Loc], _Trace] = {}
+        wanted: list[tuple[int, Loc]] = []
+        wrappers: set[tuple[int, Loc]] = set()  # (entry, location of the number)
+        relevant: set[int] = set()
+        sites = 0
+
+        def note(key: tuple[int, int, Loc], result: _Trace, ri: int) -> None:
+            points[key] = result
+            relevant.add(ri)
+            for arg in sorted(result.args, key=str):
+                if arg not in wrappers and len(wrappers) < MAX_WRAPPERS:
+                    wrappers.add(arg)
+                    wanted.append(arg)
+
+        for ri in site_regions:
+            dec = self.decode(ri)
+            for i in dec.sites:
+                sites += 1
+                note((dec.ins[i][0], 0, self.arch.NR), self.trace(dec, i, self.arch.NR), ri)
+        if not fast:
+            for ri in range(len(self.regions.starts)):
+                self.decode(ri)
+        orphans: list[str] = []
+        while wanted:
+            batch, wanted = sorted(wanted, key=str), []
+            self.find_callers(sorted({start for start, _ in batch}), fast)
+            for start, loc in batch:
+                callers = sorted(self.callers.get(start, ()))
+                if not callers:
+                    orphans.append(self._name(start))
+                for cri, ci, kind in callers:
+                    dec = self.decode(cri)
+                    key = (dec.ins[ci][0], start, loc)
+                    if key not in points:
+                        note(key, self.trace(dec, ci, self.arch.caller_loc(loc, kind)), cri)
+        if len(wrappers) >= MAX_WRAPPERS:
+            self.problems.append(f"more than {MAX_WRAPPERS} wrappers: the rest were not followed")
+        return self._result(fast, sites, points, wrappers, orphans, relevant)
+
+    def _name(self, start: int) -> str:
+        return self.funcs.namer(start) or f"{start:#x}"
+
+    def _result(
+        self,
+        fast: bool,
+        sites: int,
+        points: dict[tuple[int, int, Loc], _Trace],
+        wrappers: set[tuple[int, Loc]],
+        orphans: list[str],
+        relevant: set[int],
+    ) -> SyscallScan:
+        names = table.table(self.arch.NAME)
+        resolved: Counter[str] = Counter()
+        unresolved = len(orphans)
+        unknown_at: list[str] = []
+        bad: set[int] = set()
+        for (addr, _wrapper, _loc), result in sorted(points.items(), key=lambda kv: kv[0][:2]):
+            found = {names.get(c & 0xFFFFFFFF) for c in result.consts}
+            bad |= {c for c in result.consts if c & 0xFFFFFFFF not in names}
+            for name in found - {None}:
+                assert name is not None
+                resolved[name] += 1
+            if result.unknown or (found <= {None} and not result.args):
+                unresolved += 1
+                why = result.unknown[0] if result.unknown else "no number on any path"
+                if result.consts and not result.unknown:
+                    why = "number not in the syscall table"
+                unknown_at.append(f"{addr:#x} ({why})")
+        problems = list(self.problems)
+        if unknown_at:
+            shown = ", ".join(unknown_at[:MAX_SHOWN])
+            more = f" and {len(unknown_at) - MAX_SHOWN} more" if len(unknown_at) > MAX_SHOWN else ""
+            problems.append(f"{len(unknown_at)} issuing points unresolved: {shown}{more}")
+        if bad:
+            problems.append(
+                "numbers not in the table: " + ", ".join(f"{n:#x}" for n in sorted(bad))
+            )
+        for name in sorted(set(orphans)):
+            problems.append(f"wrapper {name} has no direct callers")
+        skipped = sum(self.decode(ri).data_bytes for ri in relevant)
+        if skipped:
+            problems.append(f"{skipped} undecodable bytes (data in code) in functions with calls")
+        return SyscallScan(
+            arch=self.arch.NAME,
+            mode="fast" if fast else "full",
+            sites=sites,
+            resolved=dict(sorted(resolved.items())),
+            unresolved=unresolved,
+            wrappers=tuple(sorted({self._name(entry) for entry, _ in wrappers})),
+            problems=tuple(problems),
+        )
+
+
+def scan_syscalls(elf: ElfFile, data: bytes, *, fast: bool = True) -> SyscallScan | None:
+    """Direct syscalls of one ELF file; None when its architecture is not supported.
+
+    `data` is the whole file. Hostile bytes give a scan with problems, never an exception.
+    """
+    arch = _arch_module(elf)
+    if arch is None:
+        return None
+    return _Scanner(elf, data, arch).run(fast)
