@@ -34,6 +34,10 @@ def test_trixie_reaches_new_syscalls_with_enosys_fallbacks(
     assert ("faccessat", "fallback-on-enosys", "faccessat") in sources(got, "faccessat2")
     assert ("statx", "fallback-on-enosys", "newfstatat") in sources(got, "statx")
     assert got.smallest_load_align is not None and got.smallest_load_align.value == "4096"
+    # the one static binary, ldconfig, issues its syscalls itself: found by disassembly
+    direct = {n.name for n in got.syscalls for s in n.sources if s.via == "direct"}
+    assert {"openat", "read", "write", "mmap", "exit_group"} <= direct
+    assert got.static_binaries == ["/usr/sbin/ldconfig"]
 
 
 def test_bullseye_glibc_has_no_clone3(real_images: Path, tmp_path: Path) -> None:

@@ -166,7 +166,17 @@ class ProfileBuilder:
             fields = dict(value)
             for problem in fields.pop("problems", []):
                 self.unknowns.append(m.Unknown(location="/" + path, layer=index, message=problem))
-            binaries.append(m.ElfBinary(path="/" + path, layer=index, **fields))
+            direct = fields.pop("direct_syscalls", None)
+            cpu = fields.pop("cpu", None)
+            binaries.append(
+                m.ElfBinary(
+                    path="/" + path,
+                    layer=index,
+                    **fields,
+                    direct_syscalls=m.DirectSyscalls(**direct) if direct else None,
+                    cpu=m.CpuNeeds(**cpu) if cpu else None,
+                )
+            )
         binaries.sort(key=lambda b: b.path)
         return binaries
 

@@ -41,7 +41,6 @@ class DynamicSection:
         self.ifunc_defined = False
         self.flags_1 = 0
         dyn = next((s for s in segments if s.type == PT_DYNAMIC), None)
-        self.present = dyn is not None
         if dyn is None:
             return
         entries = self._entries(dyn)

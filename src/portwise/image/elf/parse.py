@@ -204,14 +204,12 @@ def _sections(
 
 
 def _linkage(elf_type: str, has_interp: bool, dynamic: DynamicSection) -> str:
+    """static-pie is an ET_DYN with no interpreter that the linker marked DF_1_PIE; any other
+    ET_DYN without an interpreter is a library or plugin, loaded by someone else's loader."""
     if has_interp:
         return "dynamic"
     if elf_type == "DYN":
-        if dynamic.flags_1 & DF_1_PIE or (
-            not dynamic.needed and dynamic.soname is None and dynamic.present
-        ):
-            return "static-pie"
-        return "dynamic"  # a shared library: loaded by a dynamic executable's loader
+        return "static-pie" if dynamic.flags_1 & DF_1_PIE else "dynamic"
     return "static"
 
 
