@@ -22,6 +22,8 @@ DT_RUNPATH, DT_HASH, DT_GNU_HASH = 29, 4, 0x6FFFFEF5
 DT_VERSYM, DT_VERNEED, DT_VERNEEDNUM, DT_FLAGS_1 = 0x6FFFFFF0, 0x6FFFFFFE, 0x6FFFFFFF, 0x6FFFFFFB
 DF_1_PIE = 0x08000000
 STT_FUNC, STT_GNU_IFUNC, STT_OBJECT = 2, 10, 1
+NO_VERSION: tuple[None, None] = (None, None)
+MAX_STRTAB = 1 << 24  # read at most this much string table when DT_STRSZ is missing
 ZERO_BYTE = re.compile(b"\x00")
 IFUNC_INFO_BYTES = frozenset(bind << 4 | STT_GNU_IFUNC for bind in range(16))
 
@@ -65,8 +67,7 @@ class DynamicSection:
         size = 16 if r.is64 else 8
         fmt = "qQ" if r.is64 else "iI"
         entries: dict[int, list[int]] = {}
-        for at in r.table(dyn.offset, dyn.filesz // size, size, "dynamic section"):
-            tag, value = r.unpack(fmt, at)
+        for tag, value in r.rows(fmt, dyn.offset, dyn.filesz // size, size, "dynamic section"):
             if tag == 0:
                 break
             entries.setdefault(tag, []).append(value)
@@ -181,23 +182,23 @@ class DynamicSection:
         versym = self._offset(entries.get(DT_VERSYM, [0])[0], "DT_VERSYM")
         if versym is not None and versions:
             version_of = r.array("H", versym, count, "symbol versions")
-        names = r.data
-        limit = len(names) if end is None else end
-        imports = []
-        for index, (name_off, _, _) in undefined:
-            if index == 0 or name_off == 0:
-                continue
-            at = strtab + name_off
-            stop = names.find(b"\0", at, limit)
-            if stop < 0:
-                raise ElfError(f"symbol name at {at:#x} is not terminated inside its table")
-            version = library = None
-            if version_of:
-                found = versions.get(version_of[index] & 0x7FFF)
-                if found is not None:
-                    version, library = found
-            name = bytes(names[at:stop]).decode("utf-8", "backslashreplace")
-            imports.append(Import(name, version, library))
+        wanted = [(index, name_off) for index, (name_off, _, _) in undefined if index and name_off]
+        if not wanted:
+            self.imports = ()
+            return
+        # decode the string table once, as latin-1 so that byte offsets stay string offsets;
+        # each name is then one slice
+        limit = min(len(r.data), strtab + MAX_STRTAB if end is None else end)
+        table = bytes(r.data[strtab:limit]).decode("latin-1")
+        try:
+            names = [table[o : table.index("\0", o)] for _, o in wanted]
+        except ValueError:
+            raise ElfError("a symbol name is not terminated inside the string table") from None
+        if version_of and len(version_of) == count:
+            found = [versions.get(version_of[i] & 0x7FFF, NO_VERSION) for i, _ in wanted]
+        else:
+            found = [NO_VERSION] * len(wanted)
+        imports = [Import(_text(n), v, lib) for n, (v, lib) in zip(names, found, strict=True)]
         self.imports = tuple(imports)
 
 
@@ -220,3 +221,10 @@ def _gnu_hash_count(r: ElfReader, at: int) -> int:
         index += 1
         if value & 1:
             return index
+
+
+def _text(name: str) -> str:
+    """A latin-1 slice back to the UTF-8 it was; undecodable bytes shown escaped."""
+    if name.isascii():
+        return name
+    return name.encode("latin-1").decode("utf-8", "backslashreplace")
