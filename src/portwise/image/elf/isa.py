@@ -36,7 +36,7 @@ def scan_isa(elf: ElfFile, data: bytes, *, full: bool = False) -> IsaScan | None
     """ISA facts of an x86-64 file's code; None for other machines.
 
     full=True decodes every byte (the test oracle); the default decodes only around candidate
-    encodings and finds the same extensions many times faster.
+    encodings and finds the same extensions several times faster (bench/isa_speed.py).
     """
     if elf.machine != "x86-64":
         return None

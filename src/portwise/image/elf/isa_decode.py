@@ -1,5 +1,6 @@
 """Find the ISA extensions code uses: a full capstone sweep (the oracle) and a raw-byte prefilter
-that decodes only around candidate encodings (the default, many times faster).
+that decodes only around candidate encodings (the default: 2.5-6x faster on large binaries,
+bench/isa_speed.py).
 
 Both report, per extension, the first instruction found that needs it, classified by the same
 function (isa_table.classify), so they can only differ in which instruction boundaries they see.
@@ -11,13 +12,15 @@ The prefilter, in address order over each executable region:
    ones capstone itself enforces (checked by the tests);
 2. the instruction that would start there (or a few prefix bytes earlier) is decoded alone and
    classified; if it could add nothing new the candidate costs nothing more;
-3. otherwise the real instruction boundary is established by decoding up to it from the closest
-   sure start within WINDOW bytes: a function start (symbols, .eh_frame_hdr), the end of the
-   previous sure decode, or a near-certain instruction recognised from bytes (a call to a known
-   function, a RIP-relative lea/mov into loaded memory; a candidate inside one is dropped at
-   once); else from WINDOW bytes earlier: x86 decoding re-synchronises within a few
-   instructions (measured: 0.05% of real boundaries missed at 64 bytes), and a hit found that
-   way is confirmed again from 4 * WINDOW bytes earlier.
+3. otherwise the real instruction boundary is established by decoding up to it: from a sure
+   start within WINDOW bytes (a function start from symbols or .eh_frame_hdr, the region start,
+   the end of the previous sure decode); else from the last probable instruction start within
+   WINDOW bytes (a call to a known function, a RIP-relative lea/mov into loaded memory; a
+   candidate inside the latter is dropped at once); else from WINDOW bytes earlier. x86
+   decoding re-synchronises within a few instructions (measured on libc and python3.11: 0.05%
+   of real boundaries missed from 64 bytes back), and a hit found from a start that is not sure
+   is decoded again from a sure start up to RECHECK_REACH back (else 4 * WINDOW) before it
+   counts.
 Cost is dominated by capstone: ~4 us per call in C plus ~1 us per instruction in its Python
 binding, so the one-byte candidates (lahf/sahf 9E/9F, fisttp DB/DD/DF), which need a window
 each, bound the speed-up on baseline code.
@@ -41,6 +44,7 @@ from portwise.image.elf.isa_elf import Region
 from portwise.image.elf.isa_table import CPUID, LEGACY_PREFIXES, classify, maybe_extension
 
 WINDOW = 64  # bytes decoded before a candidate when no known boundary is near
+RECHECK_REACH = 4096  # a hit not decoded from a sure start is decoded again from this far
 MAX_PREFIXES = 14  # an x86 instruction is at most 15 bytes
 
 
@@ -97,11 +101,10 @@ def fast_scan(
     return found
 
 
-# Near-certain instruction starts found from bytes alone, used to begin decoding close to a
-# candidate: a call to a known function start, a RIP-relative lea/mov of a 64-bit register whose
-# target is loaded memory. Bytes inside another instruction match only if a 32-bit field also
-# happens to hit a function start or the loaded range (none of 6,000 such anchors near
-# candidates in python3.11, libc and ls was off the full sweep's boundaries).
+# Probable instruction starts found from bytes alone, to begin decoding close to a candidate: a
+# call to a known function start, a RIP-relative lea/mov of a 64-bit register whose target is
+# loaded memory. Bytes inside another instruction match only when a 32-bit field also happens to
+# hit a function start or the loaded range.
 _ANCHORS = re.compile(rb"\xe8|[\x48\x4c][\x8d\x8b][\x05\x0d\x15\x1d\x25\x2d\x35\x3d]")
 
 
@@ -218,9 +221,9 @@ class _RegionScan:
 
     def _confirm(self, p: int) -> None:
         """Decode up to p from a boundary; classify the instruction that really covers p."""
-        start, sure = self._start(p, WINDOW)
+        start, sure = self._start(p, WINDOW, WINDOW, probable=True)
         if start < 0:
-            return  # p lies inside a near-certain instruction
+            return  # p lies inside a RIP-relative lea/mov
         insn = self._covering(p, start)
         if insn is None:
             return
@@ -233,48 +236,44 @@ class _RegionScan:
         new = frozenset(e for e in exts if e not in self.found.hits)
         if not new:
             return
-        if not sure:  # a window that may have started mid-instruction: check from further back
-            start, _ = self._start(p, 4 * WINDOW)
-            if start < 0 or self._covering(p, start) != insn:
+        if not sure:  # the start may have been mid-instruction: check from a sure or far start
+            start, _ = self._start(p, RECHECK_REACH, 4 * WINDOW, probable=False)
+            if self._covering(p, start) != insn:
                 return
         self.found.add(new, self.region.addr + at, mnemonic)
 
-    def _start(self, p: int, window: int) -> tuple[int, bool]:
-        """Where to decode from for p, and whether that is surely a boundary.
+    def _start(self, p: int, reach: int, window: int, probable: bool) -> tuple[int, bool]:
+        """Where to decode from for p, and whether that is surely an instruction boundary.
 
-        The closest of: a function start, the region start, the end of the last sure decode, a
-        near-certain instruction; else p - window, not sure. (-1, True) when p lies inside a
-        near-certain instruction, so cannot start one.
+        A function start, the region start or the end of the last sure decode within reach is
+        sure. Else, if probable, the last near-certain instruction within window (not sure: a
+        call's E8 is often a ModRM byte, as in `mov r8, rbp` = 49 89 E8, and a short rel32 can
+        hit a function start by chance; seen once in 2,000 system files). Else p - window.
+        (-1, True) when p lies inside a RIP-relative lea/mov, so cannot start an instruction.
         """
         index = bisect.bisect_right(self.anchors, p) - 1
         best = max(self.anchors[index], self.cursor if self.cursor <= p else 0)
-        if p - best > 16:
-            code, base = self.code, self.region.addr
-            lo, hi = self.span
-            for match in _ANCHORS.finditer(code, max(best, p - window), p):
-                q = match.start()
-                if code[q] == 0xE8:
-                    if q + 5 <= len(code):
-                        target = (
-                            base
-                            + q
-                            + 5
-                            + int.from_bytes(code[q + 1 : q + 5], "little", signed=True)
-                        )
-                        if target in self.functions:
-                            if q + 5 > p:
-                                return -1, True
-                            best = q
-                elif q + 7 <= len(code):
-                    target = (
-                        base + q + 7 + int.from_bytes(code[q + 3 : q + 7], "little", signed=True)
-                    )
-                    if lo <= target < hi:
-                        if q + 7 > p:
-                            return -1, True
-                        best = q
-        if p - best <= window:
+        if p - best <= min(reach, 16) or not probable:
+            return (best, True) if p - best <= reach else (max(0, p - window), False)
+        if p - best <= reach:
             return best, True
+        code, base = self.code, self.region.addr
+        lo, hi = self.span
+        found = -1
+        for match in _ANCHORS.finditer(code, max(best, p - window), p):
+            q = match.start()
+            if code[q] == 0xE8:
+                rel = int.from_bytes(code[q + 1 : q + 5], "little", signed=True)
+                if q + 5 <= p and base + q + 5 + rel in self.functions:
+                    found = q
+            elif q + 7 <= len(code):
+                rel = int.from_bytes(code[q + 3 : q + 7], "little", signed=True)
+                if lo <= base + q + 7 + rel < hi:
+                    if q + 7 > p:
+                        return -1, True
+                    found = q
+        if found >= 0:
+            return found, False
         return max(0, p - window), False
 
     def _covering(self, p: int, start: int) -> tuple[int, int, str, str] | None:
