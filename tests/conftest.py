@@ -144,3 +144,14 @@ def rpm_fixtures() -> Path:
     )
     assert result.returncode == 0, f"fixture build failed:\n{result.stdout}\n{result.stderr}"
     return Path(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def isa_bins() -> Path:
+    """Programs compiled with Debian's gcc (tests/fixtures/isa/build_isa_fixtures.py, cached)."""
+    script = REPO / "tests" / "fixtures" / "isa" / "build_isa_fixtures.py"
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, f"ISA fixture build failed:\n{result.stdout}\n{result.stderr}"
+    return Path(result.stdout.strip().splitlines()[-1])

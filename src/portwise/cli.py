@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from portwise import __version__
 from portwise.errors import PortwiseError
+from portwise.image.analyzers import with_options
 from portwise.image.cache import LayerCache, default_cache_dir
 from portwise.image.layers import Limits
 from portwise.image.scan import ScanOptions, scan
@@ -73,6 +74,14 @@ def scan_command(
         bool, typer.Option(help="Verify registry TLS certificates (docker:// references).")
     ] = True,
     show_files: Annotated[bool, typer.Option(help="List every file in the summary.")] = False,
+    cpu_scan: Annotated[
+        bool,
+        typer.Option(
+            "--cpu-scan",
+            help="Disassemble x86-64 binaries that carry no ISA-level note, to find the CPU "
+            "level they need (slower).",
+        ),
+    ] = False,
 ) -> None:
     """Read an image (never extracting it) and print what its user space is made of."""
     options = ScanOptions(
@@ -81,6 +90,7 @@ def scan_command(
         cache_dir=cache_dir,
         use_cache=not no_cache,
         tls_verify=tls_verify,
+        analyzers=with_options(cpu_scan=cpu_scan),
         limits=Limits(
             max_layer_unpacked=parse_size(max_layer_size, "--max-layer-size"),
             allow_device_nodes=allow_device_nodes,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from imagekit import OciLayout, file, layer_tar
 
+from portwise.image.analyzers import with_options
 from portwise.image.scan import ScanOptions, scan
 from portwise.model.image import BinarySummary
 
@@ -64,3 +65,32 @@ def test_binary_copied_from_a_newer_system_is_found(real_images: Path, tmp_path:
     assert [(r.value, r.binaries) for r in got.needs_newer_glibc] == [
         ("2.41", ["/usr/local/bin/chrt"])
     ]
+
+
+def test_cpu_level_unknown_unless_disassembled(isa_bins: Path, tmp_path: Path) -> None:
+    """gcc 12 marks a -march=x86-64-v3 program "baseline" (the start files' note): portwise
+    must not take that for a baseline requirement. Without --cpu-scan the level is unknown;
+    with it, disassembly finds v3, and dispatching code counts as optional."""
+    names = ["vec-v3", "vec-baseline", "cpu-supports"]
+    layout = OciLayout(tmp_path / "img")
+    layout.add_image(
+        [
+            layer_tar(
+                [
+                    file(f"usr/bin/{name}", (isa_bins / name).read_bytes(), mode=0o755)
+                    for name in names
+                ]
+            )
+        ]
+    )
+    ref = f"oci:{layout.root}"
+    plain = scan(ref, ScanOptions(cache_dir=tmp_path / "c"))[0].binary_summary
+    assert plain.isa_level is None and plain.cpu_unknown == 3
+    deep = scan(ref, ScanOptions(cache_dir=tmp_path / "c", analyzers=with_options(cpu_scan=True)))[
+        0
+    ].binary_summary
+    assert deep.cpu_unknown == 0
+    assert deep.isa_level is not None
+    assert (deep.isa_level.value, deep.isa_level.binaries) == ("x86-64-v3", ["/usr/bin/vec-v3"])
+    assert deep.isa_level_dispatched is not None
+    assert "/usr/bin/cpu-supports" in deep.isa_level_dispatched.binaries

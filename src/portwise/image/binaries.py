@@ -59,6 +59,26 @@ def glibc_needed(binary: ElfBinary) -> str | None:
     return ".".join(map(str, best)) if best else None
 
 
+def stated_level(binary: ElfBinary) -> str | None:
+    """A level above the baseline from the GNU property note: a floor the toolchain vouches
+    for. A bare "baseline" note is not evidence (see analyzers/elf.needs_cpu_scan)."""
+    above = [level for level in binary.x86_isa_needed if level != ISA_ORDER[0]]
+    return max(above, key=ISA_ORDER.index) if above else None
+
+
+def required_level(binary: ElfBinary) -> str | None:
+    """The x86-64 level a binary needs, or None when unknown: disassembly where it ran (unless
+    the code picks instructions at run time: then the level is a choice, not a need), else a
+    note above the baseline."""
+    stated = stated_level(binary)
+    if binary.cpu is not None and not binary.cpu.dispatch:
+        found = binary.cpu.level
+        return max(found, stated, key=ISA_ORDER.index) if stated else found
+    if binary.cpu is not None:
+        return stated or ISA_ORDER[0]  # dispatching code runs at the baseline
+    return stated
+
+
 def _top(
     values: Iterable[tuple[str, str]], rank: Callable[[str], Any], *, highest: bool = True
 ) -> Requirement | None:
@@ -148,7 +168,8 @@ def summarize(binaries: list[ElfBinary], libc: list[Libc]) -> BinarySummary:
         for path, version in needs:
             if version_key(version) > version_key(shipped):
                 newer.setdefault(version, []).append(path)
-    isa = [(b.path, level) for b in binaries for level in b.x86_isa_needed[-1:]]
+    isa = [(b.path, level) for b in binaries if (level := required_level(b))]
+    optional = [(b.path, b.cpu.level) for b in binaries if b.cpu is not None and b.cpu.dispatch]
     return BinarySummary(
         elf_files=len(binaries),
         glibc_shipped=shipped,
@@ -158,6 +179,15 @@ def summarize(binaries: list[ElfBinary], libc: list[Libc]) -> BinarySummary:
             for v, paths in sorted(newer.items(), key=lambda i: version_key(i[0]))
         ],
         isa_level=_top(isa, ISA_ORDER.index),
+        isa_level_dispatched=_top(optional, ISA_ORDER.index),
+        cpu_unknown=sum(
+            1
+            for b in binaries
+            if b.machine == "x86-64"
+            and b.type in ("EXEC", "DYN")
+            and b.cpu is None
+            and stated_level(b) is None
+        ),
         min_kernel=_top([(b.path, b.min_kernel) for b in binaries if b.min_kernel], version_key),
         smallest_load_align=_top(
             [

@@ -205,7 +205,15 @@ class BinarySummary(Frozen):
         default_factory=list,
         description="binaries needing a glibc newer than the one the image ships (copied in?)",
     )
-    isa_level: Requirement | None = Field(None, description="highest x86-64 level required")
+    isa_level: Requirement | None = Field(
+        None, description="highest x86-64 level required (GNU property note, else disassembly)"
+    )
+    isa_level_dispatched: Requirement | None = Field(
+        None, description="highest level code uses behind run-time CPU dispatch: not required"
+    )
+    cpu_unknown: int = Field(
+        0, description="x86-64 binaries with no ISA-level note that were not disassembled"
+    )
     min_kernel: Requirement | None = Field(None, description="highest .note.ABI-tag minimum")
     smallest_load_align: Requirement | None = Field(
         None, description="smallest largest-PT_LOAD alignment: the binary most page-size bound"

@@ -119,6 +119,17 @@ def render_binaries(console: Console, profile: ImageProfile) -> None:
     ):
         if req is not None:
             table.add_row(label, f"{req.value} ({req.count} binaries)")
+    if facts.cpu_unknown:
+        table.add_row(
+            "[yellow]cpu unknown",
+            f"{facts.cpu_unknown} x86-64 binaries carry no ISA note (--cpu-scan to disassemble)",
+        )
+    if facts.isa_level_dispatched:
+        table.add_row(
+            "cpu optional",
+            f"up to {facts.isa_level_dispatched.value} behind run-time"
+            f" dispatch ({facts.isa_level_dispatched.count} binaries)",
+        )
     kinds = [
         (len(facts.static_binaries), "static"),
         (len(facts.go_binaries), "Go"),

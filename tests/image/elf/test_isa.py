@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import capstone  # type: ignore[import-untyped]
@@ -47,16 +45,6 @@ SYSTEM = [
     Path("/usr/bin/bash"),
     LIB / "libicui18n.so.72",  # once gave the prefilter a false fisttp inside `mov rdi, rbx`
 ]
-
-
-@pytest.fixture(scope="session")
-def isa_bins() -> Path:
-    """Programs compiled with Debian's gcc (tests/fixtures/isa/build_isa_fixtures.py, cached)."""
-    result = subprocess.run(
-        [sys.executable, str(BUILDER)], capture_output=True, text=True, timeout=600, check=False
-    )
-    assert result.returncode == 0, f"ISA fixture build failed:\n{result.stdout}\n{result.stderr}"
-    return Path(result.stdout.strip().splitlines()[-1])
 
 
 def scan_file(path: Path, *, full: bool = False) -> IsaScan:

@@ -23,5 +23,17 @@ DEFAULT_ANALYZERS: tuple[Analyzer, ...] = (
 
 
 def analyzers_key(analyzers: tuple[Analyzer, ...]) -> str:
-    """Part of every cache key: a change of any analyzer's version invalidates cached layers."""
-    return ",".join(f"{a.name}@{a.version}" for a in sorted(analyzers, key=lambda a: a.name))
+    """Part of every cache key: a change of any analyzer's version, or of the options it runs
+    with (an `options` string, when it has one), invalidates cached layers."""
+    return ",".join(
+        f"{a.name}@{a.version}{getattr(a, 'options', '')}"
+        for a in sorted(analyzers, key=lambda a: a.name)
+    )
+
+
+def with_options(*, cpu_scan: bool) -> tuple[Analyzer, ...]:
+    """The default registry, with the ELF analyzer's optional disassembly switched on or off."""
+    return tuple(
+        ElfAnalyzer(cpu_scan=cpu_scan) if isinstance(a, ElfAnalyzer) else a
+        for a in DEFAULT_ANALYZERS
+    )

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from portwise.image.elf.isa import scan_isa
 from portwise.image.elf.parse import ElfError, ElfFile, libc_imports, parse_elf
 from portwise.image.elf.syscalls import scan_syscalls
 from portwise.image.elf.toolchain import go_version, is_rust, libc_of
 
 MIN_ELF_SIZE = 52  # a 32-bit ELF header
+BASELINE = "x86-64-baseline"
 
 
-def elf_facts(elf: ElfFile, data: bytes) -> dict[str, Any]:
+def elf_facts(elf: ElfFile, data: bytes, *, cpu_scan: bool = False) -> dict[str, Any]:
     """The JSON-able record the scan caches for one binary (see model.image.ElfBinary)."""
     is_go, go = go_version(elf, data)
     libc = libc_of(elf, data, is_go)
@@ -38,7 +40,37 @@ def elf_facts(elf: ElfFile, data: bytes) -> dict[str, Any]:
         "go_version": go,
         "rust": is_rust(elf, data),
         "direct_syscalls": _direct_syscalls(elf, data, is_go, libc, problems),
+        "cpu": _cpu(elf, data, problems) if cpu_scan else None,
         "problems": problems,
+    }
+
+
+def needs_cpu_scan(elf: ElfFile) -> bool:
+    """x86-64 code whose GNU property note does not state a level above the baseline.
+
+    A "baseline" note proves nothing: the linker ORs the notes of its inputs, gcc 12 writes
+    none for code built with -march=x86-64-v3 unless asked (-mneeded), and glibc's start files
+    carry "baseline" -- so a v3 program is marked baseline (tests/image/elf/test_isa.py).
+    Decoding costs ~10 ms to ~0.5 s per binary (bench/isa_speed.py) and multiplies a cold scan
+    of a Python image by ~3, so it runs on request (--cpu-scan); without it those binaries'
+    level is reported unknown, never assumed.
+    """
+    stated_above_baseline = any(level != BASELINE for level in elf.notes.x86_isa_needed)
+    return elf.machine == "x86-64" and elf.type in ("EXEC", "DYN") and not stated_above_baseline
+
+
+def _cpu(elf: ElfFile, data: bytes, problems: list[str]) -> dict[str, Any] | None:
+    if not needs_cpu_scan(elf):
+        return None
+    scan = scan_isa(elf, data)
+    if scan is None:
+        return None
+    problems.extend(f"cpu: {p}" for p in scan.problems)
+    return {
+        "extensions": list(scan.extensions),
+        "level": scan.level,
+        "dispatch": scan.dispatch,
+        "evidence": list(scan.evidence),
     }
 
 
@@ -71,7 +103,11 @@ def _direct_syscalls(
 
 class ElfAnalyzer:
     name = "elf"
-    version = 4
+    version = 5
+
+    def __init__(self, *, cpu_scan: bool = False) -> None:
+        self.cpu_scan = cpu_scan
+        self.options = "+cpu" if cpu_scan else ""  # part of the cache key
 
     def wants(self, path: str, size: int, mode: int) -> bool:
         return size >= MIN_ELF_SIZE
@@ -83,4 +119,4 @@ class ElfAnalyzer:
             elf = parse_elf(content)
         except ElfError as exc:
             raise ValueError(f"malformed ELF file: {exc}") from None
-        return elf_facts(elf, content)
+        return elf_facts(elf, content, cpu_scan=self.cpu_scan)
