@@ -64,3 +64,17 @@ def test_lief_omits_only_notype_imports() -> None:
     lief_names = {s.name for s in binary.dynamic_symbols if s.imported}
     extra = ours - lief_names
     assert extra and extra <= pyelftools_facts(path)["notype"]
+
+
+def test_real_binaries_match_both_oracles(
+    binaries: dict[str, dict[str, str]], isa_bins: Path
+) -> None:
+    """The non-/usr real binaries: Go (esbuild old and new, stripped), static glibc and musl,
+    aarch64, and the ISA test programs; wheels are covered by test_parse.py's fixtures."""
+    paths = [entry["path"] for entry in binaries.values()]
+    paths += [str(p) for p in isa_bins.iterdir() if p.read_bytes()[:4] == b"\x7fELF"]
+    assert len(paths) > 15
+    differences: list[str] = []
+    for path in paths:
+        differences += compare_with_pyelftools(path) + compare_with_lief(path)
+    assert differences == []
