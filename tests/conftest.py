@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
+from buildkit import built_fixture
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("PORTWISE_FIXTURES", "/var/cache/portwise-fixtures/images-v1"))
@@ -137,21 +136,11 @@ def debian_package() -> object:
 
 @pytest.fixture(scope="session")
 def rpm_fixtures() -> Path:
-    """Real rpm databases (tests/fixtures/rpm/build_rpm_fixtures.py, cached per machine)."""
-    script = REPO / "tests" / "fixtures" / "rpm" / "build_rpm_fixtures.py"
-    result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=1200, check=False
-    )
-    assert result.returncode == 0, f"fixture build failed:\n{result.stdout}\n{result.stderr}"
-    return Path(result.stdout.strip().splitlines()[-1])
+    """Real rpm databases made by Debian's rpm and Berkeley DB tools."""
+    return built_fixture("tests/fixtures/rpm/build_rpm_fixtures.py")
 
 
 @pytest.fixture(scope="session")
 def isa_bins() -> Path:
-    """Programs compiled with Debian's gcc (tests/fixtures/isa/build_isa_fixtures.py, cached)."""
-    script = REPO / "tests" / "fixtures" / "isa" / "build_isa_fixtures.py"
-    result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=600, check=False
-    )
-    assert result.returncode == 0, f"ISA fixture build failed:\n{result.stdout}\n{result.stderr}"
-    return Path(result.stdout.strip().splitlines()[-1])
+    """Programs compiled with Debian's gcc at each x86-64 level, with and without dispatch."""
+    return built_fixture("tests/fixtures/isa/build_isa_fixtures.py", timeout=600)

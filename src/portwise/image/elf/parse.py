@@ -89,38 +89,10 @@ class ElfFile:
 def parse_elf(data: Buffer) -> ElfFile:
     """Facts of one ELF file; raises ElfError for anything that is not a sound ELF file."""
     r = ElfReader(data)
-    if r.is64:
-        (
-            e_type,
-            e_machine,
-            _,
-            e_entry,
-            e_phoff,
-            e_shoff,
-            _,
-            _,
-            e_phentsize,
-            e_phnum,
-            e_shentsize,
-            e_shnum,
-            e_shstrndx,
-        ) = r.unpack("HHIQQQIHHHHHH", 16)
-    else:
-        (
-            e_type,
-            e_machine,
-            _,
-            e_entry,
-            e_phoff,
-            e_shoff,
-            _,
-            _,
-            e_phentsize,
-            e_phnum,
-            e_shentsize,
-            e_shnum,
-            e_shstrndx,
-        ) = r.unpack("HHIIIIIHHHHHH", 16)
+    # the same 13 fields; addresses and offsets are 8 bytes wide in ELF64, 4 in ELF32
+    header = "HHIQQQIHHHHHH" if r.is64 else "HHIIIIIHHHHHH"
+    (e_type, e_machine, _, e_entry, e_phoff, e_shoff, _, _,
+     e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx) = r.unpack(header, 16)  # fmt: skip
     segments = _segments(r, e_phoff, e_phnum, e_phentsize)
     sections = _sections(r, e_shoff, e_shnum, e_shentsize, e_shstrndx)
     interpreter = None
