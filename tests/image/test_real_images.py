@@ -213,3 +213,20 @@ def test_registry_missing_image_is_a_clear_error(registry: str, tmp_path: Path) 
             f"docker://{registry}/pw/nothing:here",
             ScanOptions(cache_dir=tmp_path / "c", tls_verify=False),
         )
+
+
+def test_real_profile_validates_against_the_published_schema(
+    real_images: Path, tmp_path: Path
+) -> None:
+    import json
+
+    import jsonschema
+
+    from portwise.model.schema import schema_json
+
+    (profile,) = scan(
+        f"oci:{real_images}/oci/debian-trixie-amd64:latest", ScanOptions(cache_dir=tmp_path / "c")
+    )
+    document = json.loads(profile.model_dump_json())
+    assert document["binaries"] and document["binary_summary"]["syscalls"]
+    jsonschema.validate(document, json.loads(schema_json("image")))
