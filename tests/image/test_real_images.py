@@ -63,7 +63,10 @@ def test_debian_image_matches_dpkg_query(
         ("glibc", glibc_package.split("-")[0])
     ]
     assert all(p.layer == 0 for p in profile.packages)
-    assert profile.unknowns == []
+    # the only thing left unread: a direct syscall site or two in the static ldconfig, whose
+    # number comes from a call (reported, never dropped)
+    assert [u for u in profile.unknowns if not u.message.startswith("syscalls: ")] == []
+    assert {u.location for u in profile.unknowns} <= {"/usr/sbin/ldconfig", "/sbin/ldconfig"}
     assert any(f.path == "/usr/bin/dpkg" for f in profile.files)
 
 
