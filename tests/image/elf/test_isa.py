@@ -398,7 +398,8 @@ def test_mutated_real_binary(isa_bins: Path, data: st.DataObject) -> None:
         elf = parse_elf(blob)
     except ElfError:
         return
-    assert scan_isa(elf, blob) is not None
+    # a mutation of e_machine makes it another architecture's file, which is not scanned
+    assert (scan_isa(elf, blob) is not None) == (elf.machine == "x86-64")
 
 
 def test_other_machines_are_not_scanned() -> None:
