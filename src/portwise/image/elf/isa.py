@@ -6,9 +6,9 @@ unless the code chooses at run time (IFUNC, cpuid, __builtin_cpu_supports, getau
 glibc's cpu_features): then `dispatch` is True and `level` is what the code CAN use, not what it
 REQUIRES. glibc itself is the canonical case: AVX2 and EVEX string functions behind IFUNC.
 
-Levels: isa_levels.py. Instruction classification: isa_table.py. Decoding (full sweep, fast
-prefilter): isa_decode.py, isa_candidates.py. ELF facts the scan needs (code, function starts,
-dispatch signs): isa_elf.py.
+Levels: knowledge/cpu_levels.py. Instruction classification: isa_table.py. Decoding (full
+sweep, fast prefilter): isa_decode.py, isa_candidates.py. ELF facts the scan needs (code,
+function starts, dispatch signs): isa_elf.py.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from portwise.image.elf import isa_elf
 from portwise.image.elf.isa_decode import fast_scan, full_sweep, new_disassembler
-from portwise.image.elf.isa_levels import level_of
 from portwise.image.elf.isa_table import CPUID
 from portwise.image.elf.parse import ElfFile
+from portwise.knowledge.cpu_levels import level_of
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 """Which x86-64 ISA extension an instruction needs: knowledge, kept apart from decoding so the
-full sweep and the fast prefilter share one answer. Names: isa_levels.py.
+full sweep and the fast prefilter share one answer. Names: knowledge/cpu_levels.py.
 
 Why mnemonics and not capstone's instruction groups: capstone 5 gives no group for vpternlogd,
 vpconflictd, FMA, POPCNT, LZCNT, MOVBE, palignr or pabsb, and calls tzcnt BMI (checked by
