@@ -12,12 +12,13 @@ from rich.markup import escape
 
 from portwise import __version__
 from portwise.errors import PortwiseError
+from portwise.host.collect import collect_host
 from portwise.image.analyzers import with_options
 from portwise.image.cache import LayerCache, default_cache_dir
 from portwise.image.layers import Limits
 from portwise.image.scan import ScanOptions, scan
 from portwise.model.schema import SCHEMAS, schema_json
-from portwise.report.terminal import ScanProgress, render_profile
+from portwise.report.terminal import ScanProgress, render_host, render_profile
 from portwise.units import parse_size
 
 app = typer.Typer(
@@ -105,6 +106,23 @@ def scan_command(
         return
     for profile in profiles:
         render_profile(out, profile, show_files=show_files)
+
+
+@app.command("host")
+def host_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the HostProfile as JSON.")] = False,
+    root: Annotated[
+        Path,
+        typer.Option(help="Read a host filesystem mounted here (its /proc, /sys, /boot, /etc)."),
+    ] = Path("/"),
+    name: Annotated[str | None, typer.Option(help="Name to record (default: hostname).")] = None,
+) -> None:
+    """Profile a container host: kernel, CPU, cgroups; each fact with where it came from."""
+    profile = collect_host(root, name)
+    if as_json:
+        sys.stdout.write(profile.model_dump_json(indent=2) + "\n")
+        return
+    render_host(out, profile)
 
 
 @app.command("schema")

@@ -7,10 +7,12 @@ import json
 from pydantic import BaseModel
 
 from portwise.errors import UsageError
+from portwise.model.host import HOST_SCHEMA_VERSION, HostProfile
 from portwise.model.image import IMAGE_SCHEMA_VERSION, ImageProfile
 
 SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {
     "image": (ImageProfile, IMAGE_SCHEMA_VERSION),
+    "host": (HostProfile, HOST_SCHEMA_VERSION),
 }
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from types import TracebackType
+from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from portwise.model.host import Fact, HostProfile
 from portwise.model.image import ImageProfile
 from portwise.units import human_size
 
@@ -148,4 +151,33 @@ def render_binaries(console: Console, profile: ImageProfile) -> None:
         table.add_row(
             "[yellow]unresolved", f"{facts.unresolved_syscall_sites} direct syscall sites"
         )
+    console.print(table)
+
+
+def _shown(fact: Fact[Any]) -> str:
+    if fact.value is None:
+        return f"[yellow]unknown[/] [dim]({escape(fact.unknown or '')})"
+    return f"{escape(str(fact.value))} [dim]({escape(fact.source or '')})"
+
+
+def render_host(console: Console, host: HostProfile) -> None:
+    table = Table.grid(padding=(0, 2))
+    table.add_row("[bold]host", escape(host.name))
+    kernel, cpu = host.kernel, host.cpu
+    for label, fact in (
+        ("kernel", kernel.release),
+        ("architecture", kernel.architecture),
+        ("page size", kernel.page_size),
+        ("vsyscall", kernel.vsyscall),
+        ("cgroups", host.cgroup.version),
+        ("cpu", cpu.model),
+        ("x86-64 level", cpu.x86_64_level),
+    ):
+        table.add_row(label, _shown(fact))
+    if cpu.missing_for_next_level:
+        table.add_row("next level lacks", ", ".join(cpu.missing_for_next_level))
+    options = kernel.config.value or {}
+    table.add_row(
+        "kernel config", f"{len(options)} relevant options" if options else _shown(kernel.config)
+    )
     console.print(table)

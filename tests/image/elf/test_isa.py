@@ -27,9 +27,9 @@ from portwise.image.elf.isa_candidates import (
     candidates,
     vex2_possible,
 )
-from portwise.image.elf.isa_levels import CPUINFO_FLAG, IMPLIES, LEVEL_OF, LEVELS, level_of
 from portwise.image.elf.isa_table import CPUID, classify, encoding
 from portwise.image.elf.parse import ElfError, parse_elf
+from portwise.knowledge.cpu_levels import CPUINFO_FLAG, IMPLIES, LEVEL_OF, LEVELS, level_of
 
 BUILDER = Path(__file__).resolve().parents[2] / "fixtures" / "isa" / "build_isa_fixtures.py"
 LIB = Path("/usr/lib/x86_64-linux-gnu")

@@ -1,0 +1,63 @@
+"""HostProfile: what a container host (level 3A) provides, each fact with how it was learned."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HOST_SCHEMA_VERSION = "1.0"
+T = TypeVar("T")
+
+
+class Fact(BaseModel, Generic[T]):
+    """A value with its provenance, or None with the reason it is unknown: never a guess."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    value: T | None = None
+    source: str | None = Field(None, description="file, command or option it was read from")
+    unknown: str | None = Field(None, description="why the value could not be learned")
+
+    @classmethod
+    def of(cls, value: T, source: str) -> Fact[T]:
+        return cls(value=value, source=source)
+
+    @classmethod
+    def missing(cls, reason: str) -> Fact[T]:
+        return cls(unknown=reason)
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KernelFacts(Frozen):
+    release: Fact[str]
+    version: Fact[str]
+    architecture: Fact[str]
+    page_size: Fact[int]
+    vsyscall: Fact[str] = Field(description="none | xonly | emulate (x86-64 legacy vsyscall)")
+    config: Fact[dict[str, str]] = Field(description="the kernel options that matter to images")
+
+
+class CpuFacts(Frozen):
+    vendor: Fact[str]
+    model: Fact[str]
+    flags: Fact[list[str]]
+    x86_64_level: Fact[str] = Field(description="highest psABI level every CPU flag supports")
+    missing_for_next_level: list[str] = Field(default_factory=list)
+
+
+class CgroupFacts(Frozen):
+    version: Fact[str] = Field(description="v1 | v2 | hybrid")
+    controllers: Fact[list[str]]
+
+
+class HostProfile(Frozen):
+    schema_version: str = HOST_SCHEMA_VERSION
+    name: str
+    root: str = Field(description="the filesystem root the facts were read under")
+    kernel: KernelFacts
+    cpu: CpuFacts
+    cgroup: CgroupFacts
+    portwise_version: str

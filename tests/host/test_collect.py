@@ -1,0 +1,191 @@
+"""Host facts: this machine for real, and fabricated host roots for what it cannot show."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from portwise.host.cgroup import parse_mounts, parse_proc_cgroups
+from portwise.host.collect import collect_host
+from portwise.host.cpu import parse_cpuinfo, x86_level
+from portwise.host.kernel import parse_config, parse_vsyscall_cmdline
+from portwise.model.schema import schema_json
+
+V2_FLAGS = "fpu cmov cx8 sse sse2 pni ssse3 sse4_1 sse4_2 popcnt cx16 lahf_lm lm"
+V3_FLAGS = V2_FLAGS + " avx avx2 bmi1 bmi2 f16c fma abm movbe xsave"
+V4_FLAGS = V3_FLAGS + " avx512f avx512bw avx512cd avx512dq avx512vl"
+
+
+def test_this_machine() -> None:
+    host = collect_host()
+    assert host.kernel.release.value == platform.release()
+    assert host.kernel.page_size.value == os.sysconf("SC_PAGESIZE")
+    assert host.kernel.architecture.value == {"x86_64": "x86-64"}.get(
+        platform.machine(), platform.machine()
+    )
+    assert host.cgroup.version.value in ("v1", "v2", "hybrid")
+    assert host.cpu.flags.value and host.cpu.flags.source == "file /proc/cpuinfo"
+    for fact in (host.kernel.release, host.kernel.version, host.cpu.model, host.cgroup.version):
+        assert fact.source is not None and fact.unknown is None
+    jsonschema.validate(json.loads(host.model_dump_json()), json.loads(schema_json("host")))
+
+
+def write(root: Path, files: dict[str, str | bytes]) -> Path:
+    for name, content in files.items():
+        path = root / name.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return root
+
+
+OLD_HOST = {
+    "/proc/sys/kernel/osrelease": "3.10.0-1160.el7.x86_64\n",
+    "/proc/sys/kernel/version": "#1 SMP Mon Oct 19 16:18:59 UTC 2020\n",
+    "/proc/sys/kernel/arch": "x86_64\n",
+    "/proc/cmdline": "BOOT_IMAGE=/vmlinuz ro vsyscall=none quiet\n",
+    "/proc/cpuinfo": f"processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Xeon E5\n"
+    f"flags\t\t: {V2_FLAGS}\n\n",
+    "/proc/mounts": "cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n"
+    "cgroup /sys/fs/cgroup/pids cgroup rw,pids 0 0\n",
+    "/proc/cgroups": "#subsys_name\thierarchy\tnum_cgroups\tenabled\nmemory\t4\t90\t1\n"
+    "pids\t3\t90\t1\nhugetlb\t0\t1\t0\n",
+    "/proc/1/smaps": "7f00-7f01 r-xp 00000000 08:01 1 /usr/lib/libc.so\n"
+    "KernelPageSize:        4 kB\n",
+    "/usr/lib/modules/3.10.0-1160.el7.x86_64/config": (
+        "CONFIG_SECCOMP_FILTER=y\n# CONFIG_USER_NS is not set\nCONFIG_OVERLAY_FS=m\n"
+    ),
+}
+
+
+def test_fabricated_old_host(tmp_path: Path) -> None:
+    root = write(tmp_path / "root", OLD_HOST)
+    (root / "lib").symlink_to("usr/lib")  # a usrmerged /lib; absolute links below resolve in root
+    host = collect_host(root)
+    assert host.kernel.release.value == "3.10.0-1160.el7.x86_64"
+    assert (host.kernel.vsyscall.value, host.kernel.vsyscall.source) == (
+        "none",
+        "file /proc/cmdline vsyscall=",
+    )
+    assert host.kernel.config.value == {
+        "CONFIG_SECCOMP_FILTER": "y",
+        "CONFIG_USER_NS": "n",
+        "CONFIG_OVERLAY_FS": "m",
+    }
+    assert host.kernel.config.source == "file /lib/modules/3.10.0-1160.el7.x86_64/config"
+    assert host.cgroup.version.value == "v1"
+    assert host.cgroup.controllers.value == ["memory", "pids"]
+    assert host.cpu.x86_64_level.value == "x86-64-v2"
+    assert "AVX2" in host.cpu.missing_for_next_level
+    assert host.kernel.page_size.value == 4096
+
+
+def test_fabricated_arm64_64k_pages_cgroup_v2(tmp_path: Path) -> None:
+    config = gzip.compress(b"CONFIG_ARM64_64K_PAGES=y\nCONFIG_USER_NS=y\n")
+    root = write(
+        tmp_path / "root",
+        {
+            "/proc/sys/kernel/osrelease": "5.14.0-427.el9.aarch64\n",
+            "/proc/sys/kernel/arch": "aarch64\n",
+            "/proc/config.gz": config,
+            "/proc/mounts": "cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n",
+            "/sys/fs/cgroup/cgroup.controllers": "cpuset cpu io memory pids\n",
+            "/proc/cpuinfo": (
+                "processor\t: 0\nCPU implementer\t: 0x41\nFeatures\t: fp asimd atomics\n"
+            ),
+        },
+    )
+    host = collect_host(root)
+    assert (host.kernel.page_size.value, host.kernel.page_size.source) == (
+        65536,
+        "kernel config (file /proc/config.gz)",
+    )
+    assert host.kernel.architecture.value == "aarch64"
+    assert host.cgroup.version.value == "v2"
+    assert host.cgroup.controllers.value == ["cpuset", "cpu", "io", "memory", "pids"]
+    assert host.cpu.flags.value == ["fp", "asimd", "atomics"]
+    assert host.cpu.x86_64_level.value is None and host.cpu.x86_64_level.unknown
+
+
+def test_missing_files_are_unknown_with_a_reason(tmp_path: Path) -> None:
+    host = collect_host(write(tmp_path / "empty", {"/etc/hostname": "x\n"}))
+    assert host.kernel.release.value is None
+    assert host.kernel.release.unknown == "/proc/sys/kernel/osrelease does not exist"
+    assert host.kernel.vsyscall.unknown and host.cgroup.version.unknown
+    assert host.cpu.flags.unknown == "/proc/cpuinfo does not exist"
+
+
+def test_symlink_never_leaves_the_root(tmp_path: Path) -> None:
+    """/boot/config-R -> /etc/secret-config must read ROOT/etc/secret-config, not the host's."""
+    root = write(
+        tmp_path / "root",
+        {
+            "/proc/sys/kernel/osrelease": "6.1.0\n",
+            "/etc/kernel-config": "CONFIG_USER_NS=y\n",
+        },
+    )
+    (root / "boot").mkdir()
+    (root / "boot" / "config-6.1.0").symlink_to("/etc/kernel-config")
+    host = collect_host(root)
+    assert host.kernel.config.value == {"CONFIG_USER_NS": "y"}
+
+
+@pytest.mark.parametrize(
+    ("flags", "level"),
+    [
+        ("fpu sse sse2 lm", "x86-64-baseline"),
+        (V2_FLAGS, "x86-64-v2"),
+        (V3_FLAGS, "x86-64-v3"),
+        (V4_FLAGS, "x86-64-v4"),
+        (V3_FLAGS.replace(" movbe", ""), "x86-64-v2"),
+    ],
+)
+def test_x86_level(flags: str, level: str) -> None:
+    assert x86_level(set(flags.split()))[0] == level
+
+
+def test_parsers() -> None:
+    assert parse_vsyscall_cmdline("ro vsyscall=emulate") == "emulate"
+    assert parse_vsyscall_cmdline("ro quiet") is None
+    assert (
+        parse_mounts(
+            "cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\ncgroup /sys/fs/cgroup/hugetlb cgroup rw 0 0\n"
+        )
+        == "hybrid"
+    )
+    assert parse_proc_cgroups("#h\ncpu\t1\t1\t1\nrdma\t0\t1\t0\n") == ["cpu"]
+    assert parse_config("CONFIG_FOO=y\nCONFIG_IO_URING=y\n") == {"CONFIG_IO_URING": "y"}
+    assert parse_cpuinfo("vendor_id : AMD\nflags : a b\n\nflags : c\n") == ("AMD", None, ["a", "b"])
+
+
+def test_cli(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "portwise",
+            "host",
+            "--json",
+            "--root",
+            str(write(tmp_path / "root", OLD_HOST)),
+            "--name",
+            "rhel7",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["name"] == "rhel7"
+    bad = subprocess.run(
+        [sys.executable, "-m", "portwise", "host", "--root", "/nonexistent"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "--root /nonexistent is not a directory" in bad.stderr
