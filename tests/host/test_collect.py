@@ -189,3 +189,44 @@ def test_cli(tmp_path: Path) -> None:
         text=True,
     )
     assert bad.returncode == 2 and "--root /nonexistent is not a directory" in bad.stderr
+
+
+def test_fabricated_fips_selinux_binfmt_sysctls(tmp_path: Path) -> None:
+    root = write(
+        tmp_path / "root",
+        {
+            "/proc/sys/crypto/fips_enabled": "1\n",
+            "/sys/fs/selinux/enforce": "1",
+            "/sys/module/apparmor/parameters/enabled": "N\n",
+            "/proc/sys/user/max_user_namespaces": "0\n",
+            "/proc/sys/kernel/io_uring_disabled": "2\n",
+            "/proc/sys/fs/binfmt_misc/status": "enabled\n",
+            "/proc/sys/fs/binfmt_misc/register": "",
+            "/proc/sys/fs/binfmt_misc/qemu-aarch64": (
+                "enabled\ninterpreter /usr/bin/qemu-aarch64-static\nflags: F\noffset 0\n"
+                "magic 7f454c460201010000000000000000000200b700\n"
+            ),
+        },
+    )
+    security = collect_host(root).security
+    assert security.fips.value is True and security.fips.source == (
+        "file /proc/sys/crypto/fips_enabled"
+    )
+    assert security.selinux.value == "enforcing" and security.apparmor.value is False
+    assert security.sysctls["user.max_user_namespaces"].value == "0"
+    assert security.sysctls["kernel.io_uring_disabled"].value == "2"
+    assert security.sysctls["vm.max_map_count"].unknown == (
+        "/proc/sys/vm/max_map_count does not exist"
+    )
+    handlers = security.binfmt.value
+    assert handlers is not None
+    assert [(h.name, h.enabled, h.interpreter, h.flags) for h in handlers] == [
+        ("qemu-aarch64", True, "/usr/bin/qemu-aarch64-static", "F")
+    ]
+
+
+def test_binfmt_not_mounted_is_unknown(tmp_path: Path) -> None:
+    host = collect_host(write(tmp_path / "root", {"/proc/sys/kernel/osrelease": "6.1\n"}))
+    assert host.security.binfmt.unknown == (
+        "binfmt_misc is not mounted at /proc/sys/fs/binfmt_misc"
+    )

@@ -11,6 +11,7 @@ from portwise.host.cgroup import read_cgroup
 from portwise.host.cpu import read_cpu
 from portwise.host.files import HostFiles
 from portwise.host.kernel import read_kernel
+from portwise.host.security import read_security
 from portwise.model.host import HostProfile
 
 
@@ -26,5 +27,6 @@ def collect_host(root: Path = Path("/"), name: str | None = None) -> HostProfile
         kernel=kernel,
         cpu=read_cpu(files, kernel.architecture.value),
         cgroup=read_cgroup(files),
+        security=read_security(files),
         portwise_version=__version__,
     )

@@ -53,6 +53,24 @@ class CgroupFacts(Frozen):
     controllers: Fact[list[str]]
 
 
+class BinfmtHandler(Frozen):
+    name: str
+    enabled: bool
+    interpreter: str | None
+    flags: str = Field(description="F: interpreter opened at registration (works in containers)")
+    magic: str | None = None
+
+
+class SecurityFacts(Frozen):
+    fips: Fact[bool]
+    selinux: Fact[str] = Field(description="enforcing | permissive | disabled")
+    apparmor: Fact[bool]
+    sysctls: dict[str, Fact[str]] = Field(
+        description="sysctls that break images: user namespaces, io_uring, map count, BPF"
+    )
+    binfmt: Fact[list[BinfmtHandler]] = Field(description="foreign binaries the kernel can run")
+
+
 class HostProfile(Frozen):
     schema_version: str = HOST_SCHEMA_VERSION
     name: str
@@ -60,4 +78,5 @@ class HostProfile(Frozen):
     kernel: KernelFacts
     cpu: CpuFacts
     cgroup: CgroupFacts
+    security: SecurityFacts
     portwise_version: str

@@ -176,6 +176,19 @@ def render_host(console: Console, host: HostProfile) -> None:
         table.add_row(label, _shown(fact))
     if cpu.missing_for_next_level:
         table.add_row("next level lacks", ", ".join(cpu.missing_for_next_level))
+    security = host.security
+    table.add_row("fips", _shown(security.fips))
+    table.add_row("selinux", _shown(security.selinux))
+    for name, fact in security.sysctls.items():
+        if fact.value is not None:
+            table.add_row(name, _shown(fact))
+    handlers = security.binfmt.value
+    table.add_row(
+        "binfmt",
+        ", ".join(f"{h.name} [{h.flags}]" for h in handlers if h.enabled)
+        if handlers
+        else _shown(security.binfmt),
+    )
     options = kernel.config.value or {}
     table.add_row(
         "kernel config", f"{len(options)} relevant options" if options else _shown(kernel.config)
