@@ -230,3 +230,36 @@ def test_binfmt_not_mounted_is_unknown(tmp_path: Path) -> None:
     assert host.security.binfmt.unknown == (
         "binfmt_misc is not mounted at /proc/sys/fs/binfmt_misc"
     )
+
+
+def test_engines_on_this_machine() -> None:
+    engines = collect_host().engines
+    runtimes = {t.name: t.version.value for t in engines.runtimes.value or []}
+    runc = subprocess.run(["runc", "--version"], capture_output=True, text=True, check=True)
+    assert runtimes["runc"] == runc.stdout.split()[2]
+    assert engines.libseccomp.value is not None
+    assert engines.libseccomp.value in runc.stdout  # runc prints the libseccomp it links
+
+
+def test_engine_this_machine_cannot_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in `docker` printing an old release's banner: the only way to show Docker 19.03
+    here (no such engine can be installed); everything else about the lookup is real."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "docker"
+    fake.write_text("#!/bin/sh\necho 'Docker version 19.03.15, build 99e3ed8'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    engines = collect_host().engines.engines.value or []
+    docker = next(t for t in engines if t.name == "docker")
+    assert (docker.path, docker.version.value) == (str(fake), "19.03.15")
+
+
+def test_engines_under_root_are_not_executed(tmp_path: Path) -> None:
+    root = write(tmp_path / "root", {"/usr/lib64/libseccomp.so.2.3.1": b"\x7fELF"})
+    engines = collect_host(root).engines
+    assert engines.engines.unknown == "tools are not run under --root"
+    assert (engines.libseccomp.value, engines.libseccomp.source) == (
+        "2.3.1",
+        "file name /usr/lib64/libseccomp.so.2.3.1",
+    )

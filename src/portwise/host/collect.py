@@ -9,6 +9,7 @@ from portwise import __version__
 from portwise.errors import UsageError
 from portwise.host.cgroup import read_cgroup
 from portwise.host.cpu import read_cpu
+from portwise.host.engines import read_engines
 from portwise.host.files import HostFiles
 from portwise.host.kernel import read_kernel
 from portwise.host.security import read_security
@@ -28,5 +29,6 @@ def collect_host(root: Path = Path("/"), name: str | None = None) -> HostProfile
         cpu=read_cpu(files, kernel.architecture.value),
         cgroup=read_cgroup(files),
         security=read_security(files),
+        engines=read_engines(files),
         portwise_version=__version__,
     )

@@ -71,6 +71,18 @@ class SecurityFacts(Frozen):
     binfmt: Fact[list[BinfmtHandler]] = Field(description="foreign binaries the kernel can run")
 
 
+class Tool(Frozen):
+    name: str
+    path: str
+    version: Fact[str]
+
+
+class EngineFacts(Frozen):
+    engines: Fact[list[Tool]] = Field(description="docker, podman, containerd, cri-o, nerdctl")
+    runtimes: Fact[list[Tool]] = Field(description="OCI runtimes: runc, crun")
+    libseccomp: Fact[str]
+
+
 class HostProfile(Frozen):
     schema_version: str = HOST_SCHEMA_VERSION
     name: str
@@ -79,4 +91,5 @@ class HostProfile(Frozen):
     cpu: CpuFacts
     cgroup: CgroupFacts
     security: SecurityFacts
+    engines: EngineFacts
     portwise_version: str

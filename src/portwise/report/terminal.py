@@ -189,6 +189,17 @@ def render_host(console: Console, host: HostProfile) -> None:
         if handlers
         else _shown(security.binfmt),
     )
+    for label, tools in (("engines", host.engines.engines), ("runtimes", host.engines.runtimes)):
+        listed = tools.value
+        table.add_row(
+            label,
+            ", ".join(f"{t.name} {t.version.value or '?'}" for t in listed)
+            if listed
+            else _shown(tools)
+            if listed is None
+            else "none found",
+        )
+    table.add_row("libseccomp", _shown(host.engines.libseccomp))
     options = kernel.config.value or {}
     table.add_row(
         "kernel config", f"{len(options)} relevant options" if options else _shown(kernel.config)

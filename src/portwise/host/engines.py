@@ -1,0 +1,84 @@
+"""Container engines and OCI runtimes present, with versions, and the libseccomp they use.
+
+Versions come from the tools themselves (`--version`), so they are only read on a live host;
+under --root nothing is executed and they are unknown, said so. libseccomp's version comes from
+its library file name, which works under a root too.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+from portwise.host.files import HostFiles
+from portwise.model.host import EngineFacts, Fact, Tool
+
+ENGINES = ("docker", "podman", "containerd", "crio", "nerdctl")
+RUNTIMES = ("runc", "crun")
+VERSION = re.compile(r"\bv?(\d+\.\d+(?:\.\d+)?(?:[-+~][\w.+~-]*)?)")
+LIBSECCOMP = re.compile(r"^libseccomp\.so\.(\d+\.\d+\.\d+)$")
+LIB_DIRS = (
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/lib64",
+    "/usr/lib",
+    "/lib/x86_64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+)
+TIMEOUT_S = 10
+
+
+def parse_version(output: str) -> str | None:
+    """The first version-looking token of a tool's `--version` output."""
+    first = output.strip().splitlines()[0] if output.strip() else ""
+    match = VERSION.search(first)
+    return match.group(1) if match else None
+
+
+def _tool(name: str) -> Tool | None:
+    path = shutil.which(name)
+    if path is None:
+        return None
+    command = f"{name} --version"
+    try:
+        done = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Tool(name=name, path=path, version=Fact.missing(f"{command} failed: {exc}"))
+    version = parse_version(done.stdout or done.stderr)
+    fact: Fact[str] = (
+        Fact.of(version, command) if version else Fact.missing(f"{command} printed no version")
+    )
+    return Tool(name=name, path=path, version=fact)
+
+
+def _libseccomp(files: HostFiles) -> Fact[str]:
+    for directory in LIB_DIRS:
+        folder = files.resolve(directory)
+        if not folder.is_dir():
+            continue
+        for entry in sorted(folder.iterdir()):
+            match = LIBSECCOMP.match(entry.name)
+            if match:
+                return Fact.of(match.group(1), f"file name {directory}/{entry.name}")
+    return Fact.missing("no libseccomp.so.X.Y.Z in the usual library directories")
+
+
+def read_engines(files: HostFiles) -> EngineFacts:
+    if not files.is_live:
+        reason = "tools are not run under --root"
+        return EngineFacts(
+            engines=Fact.missing(reason),
+            runtimes=Fact.missing(reason),
+            libseccomp=_libseccomp(files),
+        )
+    engines = [t for t in map(_tool, ENGINES) if t is not None]
+    runtimes = [t for t in map(_tool, RUNTIMES) if t is not None]
+    return EngineFacts(
+        engines=Fact.of(engines, "PATH lookup and --version"),
+        runtimes=Fact.of(runtimes, "PATH lookup and --version"),
+        libseccomp=_libseccomp(files),
+    )
