@@ -81,6 +81,10 @@ class EngineFacts(Frozen):
     engines: Fact[list[Tool]] = Field(description="docker, podman, containerd, cri-o, nerdctl")
     runtimes: Fact[list[Tool]] = Field(description="OCI runtimes: runc, crun")
     libseccomp: Fact[str]
+    seccomp_profile: Fact[str] = Field(
+        default_factory=lambda: Fact[str].missing("not derived"),
+        description="the engine's effective default seccomp profile, a knowledge/seccomp name",
+    )
 
 
 class HostProfile(Frozen):
