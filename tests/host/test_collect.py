@@ -263,3 +263,36 @@ def test_engines_under_root_are_not_executed(tmp_path: Path) -> None:
         "2.3.1",
         "file name /usr/lib64/libseccomp.so.2.3.1",
     )
+
+
+def test_fabricated_modules_and_nvidia(tmp_path: Path) -> None:
+    root = write(
+        tmp_path / "root",
+        {
+            "/proc/sys/kernel/osrelease": "5.15.0-91-generic\n",
+            "/proc/modules": "overlay 151552 2 - Live 0x0\nnvidia 56512512 30 - Live 0x0\n"
+            "br_netfilter 32768 0 - Live 0x0\n",
+            "/lib/modules/5.15.0-91-generic/modules.builtin": "kernel/net/netfilter/nf_tables.ko\n",
+            "/proc/driver/nvidia/version": (
+                "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19"
+                " 01:15:15 UTC 2023\nGCC version:  gcc version 11.4.0\n"
+            ),
+        },
+    )
+    host = collect_host(root)
+    assert host.kernel.modules.value == {
+        "overlay": "loaded",
+        "nf_tables": "builtin",
+        "br_netfilter": "loaded",
+        "nvidia": "loaded",
+    }
+    assert host.gpu.nvidia_driver.value == "535.104.05"
+    assert host.gpu.compute_capability.unknown == "nvidia-smi is not available here"
+
+
+def test_this_machine_without_a_gpu() -> None:
+    gpu = collect_host().gpu
+    if Path("/proc/driver/nvidia/version").exists():
+        assert gpu.nvidia_driver.value is not None
+    else:
+        assert gpu.nvidia_driver.value is None and gpu.nvidia_driver.unknown

@@ -11,6 +11,7 @@ from portwise.host.cgroup import read_cgroup
 from portwise.host.cpu import read_cpu
 from portwise.host.engines import read_engines
 from portwise.host.files import HostFiles
+from portwise.host.gpu import read_gpu
 from portwise.host.kernel import read_kernel
 from portwise.host.security import read_security
 from portwise.model.host import HostProfile
@@ -30,5 +31,6 @@ def collect_host(root: Path = Path("/"), name: str | None = None) -> HostProfile
         cgroup=read_cgroup(files),
         security=read_security(files),
         engines=read_engines(files),
+        gpu=read_gpu(files),
         portwise_version=__version__,
     )

@@ -20,7 +20,7 @@ RELEVANT = re.compile(
     r"|LEGACY_VSYSCALL_\w+|X86_VSYSCALL_EMULATION|IO_URING|BPF_SYSCALL|NF_TABLES|IP_NF_IPTABLES"
     r"|BRIDGE_NETFILTER|ARM64_(4K|16K|64K)_PAGES|PAGE_SIZE_\w+|PPC_(4K|64K)_PAGES|COMPAT"
     r"|IA32_EMULATION|BINFMT_MISC|CHECKPOINT_RESTORE|CRYPTO_FIPS|SECURITY_SELINUX"
-    r"|SECURITY_APPARMOR|KEYS|VETH|NAMESPACES|PID_NS|NET_NS|IPC_NS|UTS_NS|TIME_NS)$"
+    r"|SECURITY_APPARMOR|KEYS|VETH|NAMESPACES|PID_NS|NET_NS|IPC_NS|UTS_NS|TIME_NS|MODULES)$"
 )
 PAGE_OPTIONS = {
     "CONFIG_ARM64_4K_PAGES": 4096,
@@ -37,6 +37,20 @@ VSYSCALL_OPTIONS = {
     "CONFIG_LEGACY_VSYSCALL_XONLY": "xonly",
     "CONFIG_LEGACY_VSYSCALL_EMULATE": "emulate",
 }
+# modules container engines rely on: overlay storage, netfilter back ends, bridge networking
+WATCHED_MODULES = (
+    "overlay",
+    "nf_tables",
+    "ip_tables",
+    "iptable_nat",
+    "iptable_filter",
+    "br_netfilter",
+    "bridge",
+    "veth",
+    "xt_conntrack",
+    "nf_nat",
+    "nvidia",
+)
 MACHINE_NAMES = {
     "x86_64": "x86-64",
     "aarch64": "aarch64",
@@ -89,6 +103,55 @@ def parse_kernel_page_size(smaps: str) -> int | None:
     return int(match.group(1)) * 1024 if match else None
 
 
+def parse_modules(loaded: str, builtin: str) -> dict[str, str]:
+    """Watched modules: "loaded" (/proc/modules) or "builtin" (modules.builtin paths)."""
+    found = {}
+    builtin_names = {line.rsplit("/", 1)[-1].removesuffix(".ko") for line in builtin.split()}
+    loaded_names = {line.split()[0] for line in loaded.splitlines() if line.strip()}
+    for name in WATCHED_MODULES:
+        if name in builtin_names:
+            found[name] = "builtin"
+        elif name in loaded_names:
+            found[name] = "loaded"
+    return found
+
+
+MODULE_OPTIONS = {
+    "overlay": "CONFIG_OVERLAY_FS",
+    "nf_tables": "CONFIG_NF_TABLES",
+    "ip_tables": "CONFIG_IP_NF_IPTABLES",
+    "br_netfilter": "CONFIG_BRIDGE_NETFILTER",
+    "veth": "CONFIG_VETH",
+}
+
+
+def modules_from_config(config: dict[str, str]) -> dict[str, str]:
+    """A kernel without loadable modules has every driver built in: read them off the config."""
+    return {name: "builtin" for name, option in MODULE_OPTIONS.items() if config.get(option) == "y"}
+
+
+def _modules(
+    files: HostFiles, release: str | None, config: Fact[dict[str, str]]
+) -> Fact[dict[str, str]]:
+    try:
+        loaded = files.read_text("/proc/modules")
+    except Unreadable as exc:
+        if config.value is not None and config.value.get("CONFIG_MODULES") != "y":
+            return Fact.of(
+                modules_from_config(config.value),
+                f"kernel config ({config.source}): no loadable modules",
+            )
+        return Fact.missing(exc.reason)
+    builtin, source = "", "file /proc/modules"
+    if release:
+        try:
+            builtin = files.read_text(f"/lib/modules/{release}/modules.builtin")
+            source += f" and /lib/modules/{release}/modules.builtin"
+        except Unreadable:
+            source += " (no modules.builtin: built-in modules not seen)"
+    return Fact.of(parse_modules(loaded, builtin), source)
+
+
 def read_kernel(files: HostFiles) -> KernelFacts:
     release = _text_fact(files, "/proc/sys/kernel/osrelease")
     version = _text_fact(files, "/proc/sys/kernel/version")
@@ -100,6 +163,7 @@ def read_kernel(files: HostFiles) -> KernelFacts:
         page_size=_page_size(files, config),
         vsyscall=_vsyscall(files, config),
         config=config,
+        modules=_modules(files, release.value, config),
     )
 
 

@@ -38,6 +38,10 @@ class KernelFacts(Frozen):
     page_size: Fact[int]
     vsyscall: Fact[str] = Field(description="none | xonly | emulate (x86-64 legacy vsyscall)")
     config: Fact[dict[str, str]] = Field(description="the kernel options that matter to images")
+    modules: Fact[dict[str, str]] = Field(
+        default_factory=lambda: Fact[dict[str, str]].missing("not read"),
+        description="modules that engines need: name -> loaded | builtin",
+    )
 
 
 class CpuFacts(Frozen):
@@ -87,6 +91,11 @@ class EngineFacts(Frozen):
     )
 
 
+class GpuFacts(Frozen):
+    nvidia_driver: Fact[str]
+    compute_capability: Fact[list[str]]
+
+
 class HostProfile(Frozen):
     schema_version: str = HOST_SCHEMA_VERSION
     name: str
@@ -96,4 +105,10 @@ class HostProfile(Frozen):
     cgroup: CgroupFacts
     security: SecurityFacts
     engines: EngineFacts
+    gpu: GpuFacts = Field(
+        default_factory=lambda: GpuFacts(
+            nvidia_driver=Fact[str].missing("not read"),
+            compute_capability=Fact[list[str]].missing("not read"),
+        )
+    )
     portwise_version: str

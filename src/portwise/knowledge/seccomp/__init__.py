@@ -25,8 +25,7 @@ from portwise.knowledge import syscalls
 ENOSYS = 38
 EPERM = 1
 _ACTIONS = frozenset({"allow", "errno", "kill", "trap", "log", "trace"})
-_SCMP_NAME = {"allow": "SCMP_ACT_ALLOW", "errno": "SCMP_ACT_ERRNO", "kill": "SCMP_ACT_KILL",
-              "trap": "SCMP_ACT_TRAP", "log": "SCMP_ACT_LOG", "trace": "SCMP_ACT_TRACE"}  # fmt: skip
+_SCMP_NAME = {a: f"SCMP_ACT_{a.upper()}" for a in _ACTIONS}
 # portwise ELF machine name -> (the engine's native arch name used by includes/excludes.arches,
 # libseccomp's SCMP_ARCH_* name used by archMap)
 ARCHES: dict[str, tuple[str, str]] = {
@@ -102,12 +101,13 @@ def _profile(name: str) -> dict[str, Any]:
     try:
         p: dict[str, Any] = _data()["profiles"][name]
     except KeyError:
-        raise ValueError(f"unknown seccomp profile {name!r}; known: {', '.join(profiles())}")
+        raise ValueError(
+            f"unknown seccomp profile {name!r}; known: {', '.join(profiles())}"
+        ) from None
     return p
 
 
-def _applies(rule: dict[str, Any], native: str, caps: frozenset[str],
-             kernel: str | None) -> bool:
+def _applies(rule: dict[str, Any], native: str, caps: frozenset[str], kernel: str | None) -> bool:
     """The engine's own filter (moby / containers/common): includes need all, excludes any."""
     inc, exc = rule.get("includes", {}), rule.get("excludes", {})
     if "arches" in inc and native not in inc["arches"]:
@@ -174,7 +174,7 @@ def decide(
     missing = _unknown_since(syscall, arch, libseccomp)
     matches = [(i, r) for i, r in applicable if syscall in r["names"]]
     if matches and missing is None:
-        for i, r in matches:
+        for _, r in matches:
             if "caps" in r.get("includes", {}) or "caps" in r.get("excludes", {}):
                 notes.append(f"{p['engine']} default capabilities assumed")
             if "minKernel" in r.get("includes", {}) and kernel is None:
@@ -184,16 +184,19 @@ def decide(
         if plain:
             i, r = plain[0]
             errno = _errno_of(r["action"], r.get("errnoRet"))
-            what = r["action"] + (f" errno {errno}" if errno is not None else "")
+            what = f"errno {errno}" if errno is not None else r["action"]
             return SeccompDecision(r["action"], errno, f"named in rule {i} ({what}){tail}", src)
         chosen = next(((i, r) for i, r in matches if r["action"] == "allow"), matches[0])
         i, r = chosen
         errno = _errno_of(r["action"], r.get("errnoRet"))
-        filters = "; ".join(f"rule {j} {q['action']} if {_describe_args(q['args'])}"
-                            for j, q in matches)
+        filters = "; ".join(
+            f"rule {j} {q['action']} if {_describe_args(q['args'])}" for j, q in matches
+        )
         default = _SCMP_NAME[p["defaultAction"]]
-        reason = (f"conditional: {filters}; common case assumed: rule {i} ({r['action']}), "
-                  f"uncertain for other argument values, which get defaultAction {default}{tail}")
+        reason = (
+            f"conditional: {filters}; common case assumed: rule {i} ({r['action']}), "
+            f"uncertain for other argument values, which get defaultAction {default}{tail}"
+        )
         return SeccompDecision(r["action"], errno, reason, src)
 
     def nr(name: str) -> int | None:
@@ -204,21 +207,32 @@ def decide(
         except KeyError:
             return None
 
-    prefix = (f"unknown to libseccomp {libseccomp} (first known in {missing} on {arch}): "
-              f"named but skipped, falls to default" if missing else "not named")
-    stub_possible = (p["defaultAction"] != "allow" and p.get("defaultErrnoRet") != ENOSYS)
+    prefix = (
+        f"unknown to libseccomp {libseccomp} (first known in {missing} on {arch}): "
+        f"named but skipped, falls to default"
+        if missing
+        else "not named"
+    )
+    stub_possible = p["defaultAction"] != "allow" and p.get("defaultErrnoRet") != ENOSYS
     number = nr(syscall)
     if stub_possible and number is not None and runc_enosys_stub is not False:
-        named = {n for _, r in applicable for n in r["names"]
-                 if _unknown_since(n, arch, libseccomp) is None}
+        named = {
+            n
+            for _, r in applicable
+            for n in r["names"]
+            if _unknown_since(n, arch, libseccomp) is None
+        }
         numbers = [x for x in (nr(n) for n in named) if x is not None]
         highest = max(numbers, default=None)
         if highest is not None and number > highest:
-            why = (f"above the highest named syscall on {scmp_arch} ({number} > {highest})")
+            why = f"above the highest named syscall on {scmp_arch} ({number} > {highest})"
             if runc_enosys_stub:
-                return SeccompDecision("errno", ENOSYS,
-                                       f"{prefix}; {why}: runc answers ENOSYS", src)
-            notes.append(f"{why}: runc >= 1.0.0-rc93 would answer ENOSYS (opencontainers/runc#2750)")
+                return SeccompDecision(
+                    "errno", ENOSYS, f"{prefix}; {why}: runc answers ENOSYS", src
+                )
+            notes.append(
+                f"{why}: runc >= 1.0.0-rc93 would answer ENOSYS (opencontainers/runc#2750)"
+            )
     errno = _errno_of(p["defaultAction"], p.get("defaultErrnoRet"))
     default = _SCMP_NAME[p["defaultAction"]] + (f" (errnoRet {errno})" if errno is not None else "")
     reason = f"{prefix}: defaultAction {default}" + "".join(f"; {n}" for n in notes)
