@@ -296,3 +296,30 @@ def test_this_machine_without_a_gpu() -> None:
         assert gpu.nvidia_driver.value is not None
     else:
         assert gpu.nvidia_driver.value is None and gpu.nvidia_driver.unknown
+
+
+def test_containers_conf_layers_under_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = write(
+        tmp_path / "root",
+        {
+            "/usr/share/containers/containers.conf": (
+                '[containers]\ndefault_ulimits = ["nofile=1048576:1048576"]\n'
+                '[engine]\nruntime = "crun"\n'
+            ),
+            "/etc/containers/containers.conf": '[engine]\nruntime = "runc"\n',
+            "/etc/containers/containers.conf.d/50-ulimits.conf": (
+                '[containers]\ndefault_ulimits = ["nofile=4096:4096"]\n'
+            ),
+            "/etc/containers/storage.conf": '[storage]\ndriver = "vfs"\n',
+        },
+    )
+    # the collector's own environment must not leak into another host's facts
+    monkeypatch.setenv("CONTAINERS_CONF", str(tmp_path / "nowhere.conf"))
+    engines = collect_host(root).engines
+    assert engines.default_runtime.value == "runc"
+    assert engines.default_ulimits.value == ["nofile=4096:4096"]
+    assert engines.default_ulimits.source == (
+        "containers.conf (/usr/share/containers/containers.conf, "
+        "/etc/containers/containers.conf, /etc/containers/containers.conf.d/50-ulimits.conf)"
+    )
+    assert engines.storage_driver.value == "vfs"

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from typing import Any
 
+from portwise.host.engine_config import containers_conf, storage_driver
 from portwise.host.files import HostFiles
 from portwise.model.host import EngineFacts, Fact, Tool
 
@@ -68,17 +70,36 @@ def _libseccomp(files: HostFiles) -> Fact[str]:
 
 
 def read_engines(files: HostFiles) -> EngineFacts:
+    settings, used = containers_conf(files)
+    where = f"containers.conf ({', '.join(used)})" if used else ""
+    libseccomp = _libseccomp(files)
+    ulimits = _setting(settings, "containers", "default_ulimits", where)
+    runtime = _setting(settings, "engine", "runtime", where)
+    storage = storage_driver(files)
     if not files.is_live:
         reason = "tools are not run under --root"
         return EngineFacts(
             engines=Fact.missing(reason),
             runtimes=Fact.missing(reason),
-            libseccomp=_libseccomp(files),
+            libseccomp=libseccomp,
+            default_ulimits=ulimits,
+            default_runtime=runtime,
+            storage_driver=storage,
         )
     engines = [t for t in map(_tool, ENGINES) if t is not None]
     runtimes = [t for t in map(_tool, RUNTIMES) if t is not None]
     return EngineFacts(
         engines=Fact.of(engines, "PATH lookup and --version"),
         runtimes=Fact.of(runtimes, "PATH lookup and --version"),
-        libseccomp=_libseccomp(files),
+        libseccomp=libseccomp,
+        default_ulimits=ulimits,
+        default_runtime=runtime,
+        storage_driver=storage,
     )
+
+
+def _setting(settings: dict[str, dict[str, Any]], table: str, key: str, where: str) -> Fact[Any]:
+    value = settings.get(table, {}).get(key)
+    if value is None:
+        return Fact.missing(f"[{table}] {key} is not set in any containers.conf (engine default)")
+    return Fact.of(value, where)

@@ -89,6 +89,11 @@ class EngineFacts(Frozen):
         default_factory=lambda: Fact[str].missing("not derived"),
         description="the engine's effective default seccomp profile, a knowledge/seccomp name",
     )
+    default_ulimits: Fact[list[str]] = Field(
+        default_factory=lambda: Fact[list[str]].missing("not read")
+    )
+    default_runtime: Fact[str] = Field(default_factory=lambda: Fact[str].missing("not read"))
+    storage_driver: Fact[str] = Field(default_factory=lambda: Fact[str].missing("not read"))
 
 
 class GpuFacts(Frozen):

@@ -1,0 +1,94 @@
+"""What podman (containers-common) is configured to do: seccomp profile, ulimits, runtime, storage.
+
+containers.conf(5): later files override earlier ones, in this order: the vendor file under
+/usr/share/containers, the admin file under /etc/containers, then its .d directory, then
+$CONTAINERS_CONF. storage.conf(5) likewise for the storage driver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from portwise.host.files import HostFiles, Unreadable
+from portwise.model.host import Fact
+
+CONF_FILES = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
+CONF_DIR = "/etc/containers/containers.conf.d"
+STORAGE_FILES = ("/usr/share/containers/storage.conf", "/etc/containers/storage.conf")
+DEFAULT_SECCOMP = "/usr/share/containers/seccomp.json"
+
+
+def merge_toml(layers: list[tuple[str, str]]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Table-by-table override, as containers-common does; returns (settings, files used)."""
+    merged: dict[str, dict[str, Any]] = {}
+    used = []
+    for path, text in layers:
+        try:
+            document = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            continue  # an unreadable file is skipped by podman too (it then fails loudly)
+        used.append(path)
+        for table, values in document.items():
+            if isinstance(values, dict):
+                merged.setdefault(table, {}).update(values)
+    return merged, used
+
+
+def _layers(files: HostFiles, paths: list[str]) -> list[tuple[str, str]]:
+    found = []
+    for path in paths:
+        try:
+            found.append((path, files.read_text(path)))
+        except Unreadable:
+            continue
+    return found
+
+
+def _env_override(files: HostFiles, variable: str) -> list[tuple[str, str]]:
+    """The file an environment variable names, on a live host only (it is this process's)."""
+    path = os.environ.get(variable) if files.is_live else None
+    if not path:
+        return []
+    try:
+        return [(path, Path(path).read_text(encoding="utf-8"))]
+    except OSError:
+        return []
+
+
+def containers_conf(files: HostFiles) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    paths = list(CONF_FILES)
+    directory = files.resolve(CONF_DIR)
+    if directory.is_dir():
+        paths += [f"{CONF_DIR}/{p.name}" for p in sorted(directory.glob("*.conf"))]
+    return merge_toml(_layers(files, paths) + _env_override(files, "CONTAINERS_CONF"))
+
+
+def storage_driver(files: HostFiles) -> Fact[str]:
+    layers = _layers(files, list(STORAGE_FILES))
+    settings, used = merge_toml(layers + _env_override(files, "CONTAINERS_STORAGE_CONF"))
+    driver = settings.get("storage", {}).get("driver")
+    if driver:
+        return Fact.of(str(driver), f"storage.conf ({', '.join(used)})")
+    return Fact.missing("no storage.conf names a driver")
+
+
+def podman_seccomp_file(files: HostFiles, settings: dict[str, dict[str, Any]]) -> str:
+    return str(settings.get("containers", {}).get("seccomp_profile") or DEFAULT_SECCOMP)
+
+
+def profile_by_content(files: HostFiles, path: str, known: dict[str, str]) -> Fact[str]:
+    """Name the profile file by its sha256 among the released profiles (`known`: sha -> name)."""
+    try:
+        digest = hashlib.sha256(files.read_bytes(path)).hexdigest()
+    except Unreadable as exc:
+        return Fact.missing(exc.reason)
+    name = known.get(digest)
+    if name is None:
+        return Fact.missing(
+            f"{path} (sha256 {digest[:12]}) matches no released default profile: a custom profile"
+        )
+    return Fact.of(name, f"sha256 of {path}")
