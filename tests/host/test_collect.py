@@ -16,6 +16,7 @@ import pytest
 from portwise.host.cgroup import parse_mounts, parse_proc_cgroups
 from portwise.host.collect import collect_host
 from portwise.host.cpu import parse_cpuinfo, x86_level
+from portwise.host.engines import parse_iptables_backend
 from portwise.host.kernel import parse_config, parse_vsyscall_cmdline
 from portwise.model.schema import schema_json
 
@@ -323,3 +324,21 @@ def test_containers_conf_layers_under_root(tmp_path: Path, monkeypatch: pytest.M
         "/etc/containers/containers.conf, /etc/containers/containers.conf.d/50-ulimits.conf)"
     )
     assert engines.storage_driver.value == "vfs"
+
+
+@pytest.mark.parametrize(
+    ("output", "backend"),
+    [
+        ("iptables v1.8.9 (nf_tables)", "nf_tables"),
+        ("iptables v1.8.4 (legacy)", "legacy"),
+        ("iptables v1.4.21", "legacy"),  # RHEL 7: before the nft back end existed
+        ("something else", None),
+    ],
+)
+def test_iptables_backend(output: str, backend: str | None) -> None:
+    assert parse_iptables_backend(output) == backend
+
+
+def test_iptables_backend_on_this_machine() -> None:
+    done = subprocess.run(["iptables", "--version"], capture_output=True, text=True, check=True)
+    assert collect_host().engines.iptables_backend.value == parse_iptables_backend(done.stdout)

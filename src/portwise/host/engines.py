@@ -72,29 +72,52 @@ def _libseccomp(files: HostFiles) -> Fact[str]:
 def read_engines(files: HostFiles) -> EngineFacts:
     settings, used = containers_conf(files)
     where = f"containers.conf ({', '.join(used)})" if used else ""
-    libseccomp = _libseccomp(files)
-    ulimits = _setting(settings, "containers", "default_ulimits", where)
-    runtime = _setting(settings, "engine", "runtime", where)
-    storage = storage_driver(files)
+    configured = EngineFacts(
+        engines=Fact.missing("tools are not run under --root"),
+        runtimes=Fact.missing("tools are not run under --root"),
+        libseccomp=_libseccomp(files),
+        default_ulimits=_setting(settings, "containers", "default_ulimits", where),
+        default_runtime=_setting(settings, "engine", "runtime", where),
+        storage_driver=storage_driver(files),
+        iptables_backend=_iptables(files),
+    )
     if not files.is_live:
-        reason = "tools are not run under --root"
-        return EngineFacts(
-            engines=Fact.missing(reason),
-            runtimes=Fact.missing(reason),
-            libseccomp=libseccomp,
-            default_ulimits=ulimits,
-            default_runtime=runtime,
-            storage_driver=storage,
+        return configured
+    return configured.model_copy(
+        update={
+            "engines": Fact.of([t for t in map(_tool, ENGINES) if t], "PATH lookup and --version"),
+            "runtimes": Fact.of(
+                [t for t in map(_tool, RUNTIMES) if t], "PATH lookup and --version"
+            ),
+        }
+    )
+
+
+def parse_iptables_backend(version_output: str) -> str | None:
+    """`iptables v1.8.9 (nf_tables)` or `(legacy)`; iptables before 1.8 is always legacy."""
+    match = re.search(r"\((nf_tables|legacy)\)", version_output)
+    if match:
+        return match.group(1)
+    return "legacy" if re.search(r"v1\.[0-7]\.", version_output) else None
+
+
+def _iptables(files: HostFiles) -> Fact[str]:
+    if not files.is_live:
+        return Fact.missing("tools are not run under --root")
+    path = shutil.which("iptables")
+    if path is None:
+        return Fact.missing("iptables is not installed")
+    try:
+        done = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=TIMEOUT_S, check=False
         )
-    engines = [t for t in map(_tool, ENGINES) if t is not None]
-    runtimes = [t for t in map(_tool, RUNTIMES) if t is not None]
-    return EngineFacts(
-        engines=Fact.of(engines, "PATH lookup and --version"),
-        runtimes=Fact.of(runtimes, "PATH lookup and --version"),
-        libseccomp=libseccomp,
-        default_ulimits=ulimits,
-        default_runtime=runtime,
-        storage_driver=storage,
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Fact.missing(f"iptables --version failed: {exc}")
+    backend = parse_iptables_backend(done.stdout)
+    return (
+        Fact.of(backend, "iptables --version")
+        if backend
+        else Fact.missing(f"iptables --version said {done.stdout.strip()!r}")
     )
 
 

@@ -1,0 +1,186 @@
+"""The reference-host catalog: every entry validates, every fact is sourced or explained."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portwise.errors import UsageError
+from portwise.host.catalog import (
+    CATALOG_DIR,
+    catalog_errors,
+    catalog_names,
+    load_catalog_host,
+)
+from portwise.model.host import HostProfile
+
+REPO = Path(__file__).resolve().parents[2]
+SECCOMP_KNOWLEDGE = next(
+    (
+        p
+        for p in (
+            REPO.parent / "shared" / "knowledge" / "seccomp-profiles",
+            Path("/work/shared/knowledge/seccomp-profiles"),
+        )
+        if p.is_dir()
+    ),
+    None,
+)
+INCIDENT_TRIO = {
+    "ubuntu-20.04-docker-19.03": "docker-19.03.15",
+    "ubuntu-20.04-docker-20.10.9": "docker-20.10.9",
+    "ubuntu-20.04-docker-20.10.10": "docker-20.10.10",
+}
+
+
+def _facts(node: Any, where: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every Fact-shaped object in a raw JSON document, with its dotted location."""
+    if isinstance(node, dict):
+        if {"value", "source", "unknown"} >= node.keys() and (
+            "source" in node or "unknown" in node
+        ):
+            yield where, node
+        for key, child in node.items():
+            yield from _facts(child, f"{where}.{key}" if where else key)
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            yield from _facts(child, f"{where}[{i}]")
+
+
+def test_catalog_has_the_priority_hosts() -> None:
+    names = catalog_names()
+    for wanted in [
+        "rhel-7.9",
+        "rhel-8.10",
+        "rhel-9.4",
+        "ubuntu-22.04",
+        "debian-12",
+        *INCIDENT_TRIO,
+    ]:
+        assert wanted in names
+
+
+@pytest.mark.parametrize("name", catalog_names())
+def test_entry_validates_and_is_named_after_its_file(name: str) -> None:
+    profile = load_catalog_host(name)
+    assert isinstance(profile, HostProfile)
+    assert profile.name == name
+    assert profile.root == "catalog"
+    assert profile.portwise_version == "0.1.0"
+
+
+@pytest.mark.parametrize("name", catalog_names())
+def test_every_fact_is_sourced_by_url_or_explained(name: str) -> None:
+    doc = json.loads((CATALOG_DIR / f"{name}.json").read_text())
+    facts = list(_facts(doc))
+    assert len(facts) > 15
+    for where, fact in facts:
+        if fact.get("value") is not None:
+            assert (fact.get("source") or "").startswith("https://"), f"{name}: {where}"
+            assert not fact.get("unknown"), f"{name}: {where} is both known and unknown"
+        else:
+            assert (fact.get("unknown") or "").strip(), f"{name}: {where} lacks a reason"
+
+
+@pytest.mark.parametrize("name", catalog_names())
+def test_kernel_basics_present(name: str) -> None:
+    profile = load_catalog_host(name)
+    assert profile.kernel.release.value
+    assert profile.kernel.architecture.value == "x86-64"
+    assert profile.kernel.page_size.value == 4096
+    assert profile.cgroup.version.value in {"v1", "v2", "hybrid"}
+
+
+def test_incident_trio_uses_known_seccomp_profiles() -> None:
+    if SECCOMP_KNOWLEDGE is None:
+        pytest.skip("shared seccomp knowledge not available")
+    known = {p.name.removesuffix(".json") for p in SECCOMP_KNOWLEDGE.glob("*.json")}
+    for name, profile_id in INCIDENT_TRIO.items():
+        profile = load_catalog_host(name)
+        assert profile.engines.seccomp_profile.value == profile_id
+        assert profile_id in known
+
+
+def test_every_named_seccomp_profile_exists() -> None:
+    if SECCOMP_KNOWLEDGE is None:
+        pytest.skip("shared seccomp knowledge not available")
+    known = {p.name.removesuffix(".json") for p in SECCOMP_KNOWLEDGE.glob("*.json")}
+    for name in catalog_names():
+        value = load_catalog_host(name).engines.seccomp_profile.value
+        assert value is None or value in known, name
+
+
+def test_incident_trio_engine_versions() -> None:
+    versions = {
+        name: [t.version.value for t in load_catalog_host(name).engines.engines.value or []]
+        for name in INCIDENT_TRIO
+    }
+    assert versions == {
+        "ubuntu-20.04-docker-19.03": ["19.03.15"],
+        "ubuntu-20.04-docker-20.10.9": ["20.10.9"],
+        "ubuntu-20.04-docker-20.10.10": ["20.10.10"],
+    }
+
+
+def test_unknown_name_lists_known_hosts() -> None:
+    with pytest.raises(UsageError) as err:
+        load_catalog_host("no-such-host")
+    assert "rhel-7.9" in err.value.message
+    assert "no-such-host" in err.value.message
+
+
+def _user_entry(name: str) -> dict[str, Any]:
+    doc = json.loads((CATALOG_DIR / "debian-12.json").read_text())
+    doc["name"] = name
+    return doc
+
+
+def test_user_directory_extends_and_overrides(tmp_path: Path) -> None:
+    (tmp_path / "my-host.json").write_text(json.dumps(_user_entry("my-host")))
+    override = _user_entry("rhel-7.9")
+    override["kernel"]["release"] = {"value": "3.10.0-9999", "source": "https://example.org/x"}
+    (tmp_path / "rhel-7.9.json").write_text(json.dumps(override))
+    assert "my-host" in catalog_names([tmp_path])
+    assert load_catalog_host("my-host", [tmp_path]).name == "my-host"
+    assert load_catalog_host("rhel-7.9", [tmp_path]).kernel.release.value == "3.10.0-9999"
+    assert load_catalog_host("rhel-7.9").kernel.release.value != "3.10.0-9999"
+    assert catalog_errors(tmp_path) == []
+
+
+def test_broken_user_file_names_file_and_field(tmp_path: Path) -> None:
+    doc = _user_entry("broken")
+    doc["kernel"]["page_size"] = {"value": "four kilobytes", "source": "https://example.org"}
+    bad = tmp_path / "broken.json"
+    bad.write_text(json.dumps(doc))
+    (tmp_path / "garbage.json").write_text("{not json")
+    with pytest.raises(UsageError) as err:
+        load_catalog_host("broken", [tmp_path])
+    assert str(bad) in err.value.message
+    assert "kernel.page_size.value" in err.value.message
+    problems = catalog_errors(tmp_path)
+    assert len(problems) == 2
+    assert any("broken.json" in p and "kernel.page_size" in p for p in problems)
+    assert any("garbage.json" in p for p in problems)
+
+
+def test_name_must_match_file(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text(json.dumps(_user_entry("b")))
+    [problem] = catalog_errors(tmp_path)
+    assert "a.json" in problem and "'b'" in problem
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    assert catalog_errors(tmp_path / "nope")
+    with pytest.raises(UsageError):
+        catalog_names([tmp_path / "nope"])
+
+
+@pytest.mark.parametrize("name", catalog_names())
+def test_entry_matches_published_json_schema(name: str) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    doc = json.loads((CATALOG_DIR / f"{name}.json").read_text())
+    jsonschema.validate(doc, HostProfile.model_json_schema())
