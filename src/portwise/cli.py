@@ -12,11 +12,13 @@ from rich.markup import escape
 
 from portwise import __version__
 from portwise.errors import PortwiseError
+from portwise.host.catalog import catalog_names, load_catalog_host
 from portwise.host.collect import collect_host
 from portwise.image.analyzers import with_options
 from portwise.image.cache import LayerCache, default_cache_dir
 from portwise.image.layers import Limits
 from portwise.image.scan import ScanOptions, scan
+from portwise.model.host import HostProfile
 from portwise.model.schema import SCHEMAS, schema_json
 from portwise.report.terminal import ScanProgress, render_host, render_profile
 from portwise.units import parse_size
@@ -108,8 +110,20 @@ def scan_command(
         render_profile(out, profile, show_files=show_files)
 
 
-@app.command("host")
+host_app = typer.Typer(
+    help="Profile a container host, or show a reference host from the catalog.",
+    invoke_without_command=True,
+)
+app.add_typer(host_app, name="host")
+Catalogs = Annotated[
+    list[Path] | None,
+    typer.Option("--catalog", help="A directory of your own host files (extends the catalog)."),
+]
+
+
+@host_app.callback()
 def host_command(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the HostProfile as JSON.")] = False,
     root: Annotated[
         Path,
@@ -117,12 +131,34 @@ def host_command(
     ] = Path("/"),
     name: Annotated[str | None, typer.Option(help="Name to record (default: hostname).")] = None,
 ) -> None:
-    """Profile a container host: kernel, CPU, cgroups; each fact with where it came from."""
-    profile = collect_host(root, name)
+    """Profile this host (or one mounted at --root): each fact with where it came from."""
+    if ctx.invoked_subcommand is not None:
+        return
+    _print_host(collect_host(root, name), as_json)
+
+
+@host_app.command("show")
+def host_show(
+    name: Annotated[str, typer.Argument(help="A catalog host, e.g. ubuntu-20.04-docker-20.10.9")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the HostProfile as JSON.")] = False,
+    catalog: Catalogs = None,
+) -> None:
+    """Show a reference host from the catalog."""
+    _print_host(load_catalog_host(name, catalog or []), as_json)
+
+
+@app.command("hosts")
+def hosts_command(catalog: Catalogs = None) -> None:
+    """List the reference hosts of the catalog (and of --catalog directories)."""
+    for host in catalog_names(catalog or []):
+        out.print(host, highlight=False)
+
+
+def _print_host(profile: HostProfile, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(profile.model_dump_json(indent=2) + "\n")
-        return
-    render_host(out, profile)
+    else:
+        render_host(out, profile)
 
 
 @app.command("schema")

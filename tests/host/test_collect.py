@@ -342,3 +342,21 @@ def test_iptables_backend(output: str, backend: str | None) -> None:
 def test_iptables_backend_on_this_machine() -> None:
     done = subprocess.run(["iptables", "--version"], capture_output=True, text=True, check=True)
     assert collect_host().engines.iptables_backend.value == parse_iptables_backend(done.stdout)
+
+
+def test_catalog_cli() -> None:
+    listed = subprocess.run(
+        [sys.executable, "-m", "portwise", "hosts"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "ubuntu-20.04-docker-20.10.9" in listed and "rhel-7.9" in listed
+    shown = subprocess.run(
+        [sys.executable, "-m", "portwise", "host", "show", "rhel-7.9", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(shown.stdout)["kernel"]["release"]["value"].startswith("3.10.0")
+    missing = subprocess.run(
+        [sys.executable, "-m", "portwise", "host", "show", "nope"], capture_output=True, text=True
+    )
+    assert missing.returncode == 2 and "no catalog host named 'nope'" in missing.stderr

@@ -4,6 +4,9 @@ The catalog lets a user judge an image against a host they cannot log in to (RHE
 docker 1.13, Ubuntu 20.04 with Docker 20.10.9, ...). Entries are validated when they load, so a
 bad file is reported with its path instead of surfacing later as a wrong verdict. A user's own
 directories extend the packaged catalog and override entries of the same name.
+
+A source ending in "[not checked against the page: ...]" names where the fact can be checked
+but was recorded from memory: treat it as a lead, not as evidence, until someone verifies it.
 """
 
 from __future__ import annotations
