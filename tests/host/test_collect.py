@@ -360,3 +360,40 @@ def test_catalog_cli() -> None:
         [sys.executable, "-m", "portwise", "host", "show", "nope"], capture_output=True, text=True
     )
     assert missing.returncode == 2 and "no catalog host named 'nope'" in missing.stderr
+
+
+def test_podman_seccomp_profile_recognised_by_content(tmp_path: Path) -> None:
+    """Debian's containers-common ships the released profile file: named by its sha256."""
+    shipped = Path("/usr/share/containers/seccomp.json").read_bytes()
+    root = write(tmp_path / "root", {"/usr/share/containers/seccomp.json": shipped})
+    fact = collect_host(root).engines.seccomp_profile
+    assert fact.value is not None and fact.value.startswith("podman-common-")
+    assert fact.source == "sha256 of /usr/share/containers/seccomp.json"
+    custom = write(
+        tmp_path / "custom",
+        {
+            "/usr/share/containers/seccomp.json": shipped + b"\n",
+            "/etc/containers/containers.conf": '[containers]\nseccomp_profile = "/etc/mine.json"\n',
+            "/etc/mine.json": b"{}",
+        },
+    )
+    fact = collect_host(custom).engines.seccomp_profile
+    assert fact.value is None and fact.unknown is not None
+    assert fact.unknown.startswith("/etc/mine.json (sha256 ") and "custom profile" in fact.unknown
+
+
+def test_docker_version_picks_its_built_in_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in docker client (no Docker 20.10.9 can be installed here); no podman on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("#!/bin/sh\necho 'Docker version 20.10.9, build c2ea9bc'\n")
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setattr(
+        "shutil.which", lambda name: str(bin_dir / name) if (bin_dir / name).exists() else None
+    )
+    fact = collect_host().engines.seccomp_profile
+    assert fact.value == "docker-20.10.9"
+    assert fact.source is not None and fact.source.startswith("docker 20.10.9:")

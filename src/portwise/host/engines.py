@@ -12,8 +12,14 @@ import shutil
 import subprocess
 from typing import Any
 
-from portwise.host.engine_config import containers_conf, storage_driver
+from portwise.host.engine_config import (
+    containers_conf,
+    podman_seccomp_file,
+    profile_by_content,
+    storage_driver,
+)
 from portwise.host.files import HostFiles
+from portwise.knowledge.seccomp import by_content, for_engine
 from portwise.model.host import EngineFacts, Fact, Tool
 
 ENGINES = ("docker", "podman", "containerd", "crio", "nerdctl")
@@ -82,14 +88,39 @@ def read_engines(files: HostFiles) -> EngineFacts:
         iptables_backend=_iptables(files),
     )
     if not files.is_live:
-        return configured
+        return configured.model_copy(
+            update={"seccomp_profile": _seccomp_profile(files, settings, [])}
+        )
+    engines = [t for t in map(_tool, ENGINES) if t]
+    runtimes = [t for t in map(_tool, RUNTIMES) if t]
     return configured.model_copy(
         update={
-            "engines": Fact.of([t for t in map(_tool, ENGINES) if t], "PATH lookup and --version"),
-            "runtimes": Fact.of(
-                [t for t in map(_tool, RUNTIMES) if t], "PATH lookup and --version"
-            ),
+            "engines": Fact.of(engines, "PATH lookup and --version"),
+            "runtimes": Fact.of(runtimes, "PATH lookup and --version"),
+            "seccomp_profile": _seccomp_profile(files, settings, engines),
         }
+    )
+
+
+def _seccomp_profile(
+    files: HostFiles, settings: dict[str, dict[str, Any]], engines: list[Tool]
+) -> Fact[str]:
+    """podman's: the file containers.conf names, recognised by content; docker's: built into
+    the daemon, so its version picks the released profile (the newest at or below it)."""
+    names = {t.name: t for t in engines}
+    podman_files = files.resolve("/usr/share/containers/seccomp.json").exists()
+    if "podman" in names or (not files.is_live and podman_files):
+        return profile_by_content(files, podman_seccomp_file(files, settings), by_content())
+    docker = names.get("docker")
+    if docker is None or docker.version.value is None:
+        return Fact.missing("no podman or docker (with a version) found")
+    profile = for_engine("docker", docker.version.value)
+    if profile is None:
+        return Fact.missing(f"docker {docker.version.value} predates every profile in the data")
+    return Fact.of(
+        profile,
+        f"docker {docker.version.value}: its built-in default profile "
+        "(the newest released one at or below that version)",
     )
 
 

@@ -86,6 +86,18 @@ def profiles() -> list[str]:
     return sorted(_data()["profiles"], key=lambda n: (n.rpartition("-")[0], _vkey(n)))
 
 
+def by_content() -> dict[str, str]:
+    """sha256 of a released profile file -> its name: a host's profile file named by content."""
+    return {str(p["sha256"]): name for name, p in _data()["profiles"].items()}
+
+
+def for_engine(engine: str, version: str) -> str | None:
+    """The released default profile an engine version runs: its own, or the newest before it."""
+    key = _vkey(version)
+    candidates = [n for n in profiles() if n.rpartition("-")[0] == engine and _vkey(n) <= key]
+    return candidates[-1] if candidates else None
+
+
 def data_version() -> str:
     """Version of the data file (changes whenever its content does), for caches and reports."""
     return str(_data()["data_version"])
