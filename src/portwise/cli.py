@@ -14,13 +14,14 @@ from portwise import __version__
 from portwise.errors import PortwiseError
 from portwise.host.catalog import catalog_names, load_catalog_host
 from portwise.host.collect import collect_host
+from portwise.host.seccomp_table import seccomp_table
 from portwise.image.analyzers import with_options
 from portwise.image.cache import LayerCache, default_cache_dir
 from portwise.image.layers import Limits
 from portwise.image.scan import ScanOptions, scan
 from portwise.model.host import HostProfile
 from portwise.model.schema import SCHEMAS, schema_json
-from portwise.report.terminal import ScanProgress, render_host, render_profile
+from portwise.report.terminal import ScanProgress, render_host, render_profile, render_seccomp
 from portwise.units import parse_size
 
 app = typer.Typer(
@@ -142,9 +143,16 @@ def host_show(
     name: Annotated[str, typer.Argument(help="A catalog host, e.g. ubuntu-20.04-docker-20.10.9")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the HostProfile as JSON.")] = False,
     catalog: Catalogs = None,
+    seccomp: Annotated[
+        bool, typer.Option("--seccomp", help="Print what its default seccomp profile answers.")
+    ] = False,
 ) -> None:
     """Show a reference host from the catalog."""
-    _print_host(load_catalog_host(name, catalog or []), as_json)
+    host = load_catalog_host(name, catalog or [])
+    if seccomp:
+        render_seccomp(out, host, seccomp_table(host))
+        return
+    _print_host(host, as_json)
 
 
 @app.command("hosts")

@@ -11,6 +11,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from portwise.host.seccomp_table import describe
+from portwise.knowledge.seccomp import SeccompDecision
 from portwise.model.host import Fact, HostProfile
 from portwise.model.image import ImageProfile
 from portwise.units import human_size
@@ -204,4 +206,21 @@ def render_host(console: Console, host: HostProfile) -> None:
     table.add_row(
         "kernel config", f"{len(options)} relevant options" if options else _shown(kernel.config)
     )
+    console.print(table)
+
+
+def render_seccomp(
+    console: Console, host: HostProfile, rows: list[tuple[str, SeccompDecision]] | None
+) -> None:
+    if rows is None:
+        console.print(
+            f"[yellow]{escape(host.name)}: seccomp profile or architecture unknown "
+            f"({escape(host.engines.seccomp_profile.unknown or '')})"
+        )
+        return
+    table = Table(title=f"{host.name}: {host.engines.seccomp_profile.value}", title_justify="left")
+    for column in ("syscall", "answer", "why"):
+        table.add_column(column, overflow="fold")
+    for name, decision in rows:
+        table.add_row(name, describe(decision), escape(decision.reason))
     console.print(table)
