@@ -97,7 +97,7 @@ def render_profile(console: Console, profile: ImageProfile, *, show_files: bool)
         )
     console.print(layers)
     if profile.unknowns:
-        console.print(f"[yellow]{len(profile.unknowns)} things portwise could not read:")
+        console.print(f"[yellow]portwise could not read everything ({len(profile.unknowns)}):")
         for unknown in profile.unknowns[:20]:
             console.print(f"  {unknown.location}: {unknown.message}", highlight=False)
     if show_files:
