@@ -131,11 +131,14 @@ def host_command(
         typer.Option(help="Read a host filesystem mounted here (its /proc, /sys, /boot, /etc)."),
     ] = Path("/"),
     name: Annotated[str | None, typer.Option(help="Name to record (default: hostname).")] = None,
+    seccomp: Annotated[
+        bool, typer.Option("--seccomp", help="Print what its default seccomp profile answers.")
+    ] = False,
 ) -> None:
     """Profile this host (or one mounted at --root): each fact with where it came from."""
     if ctx.invoked_subcommand is not None:
         return
-    _print_host(collect_host(root, name), as_json)
+    _print_host(collect_host(root, name), as_json, seccomp)
 
 
 @host_app.command("show")
@@ -148,11 +151,7 @@ def host_show(
     ] = False,
 ) -> None:
     """Show a reference host from the catalog."""
-    host = load_catalog_host(name, catalog or [])
-    if seccomp:
-        render_seccomp(out, host, seccomp_table(host))
-        return
-    _print_host(host, as_json)
+    _print_host(load_catalog_host(name, catalog or []), as_json, seccomp)
 
 
 @app.command("hosts")
@@ -162,8 +161,10 @@ def hosts_command(catalog: Catalogs = None) -> None:
         out.print(host, highlight=False)
 
 
-def _print_host(profile: HostProfile, as_json: bool) -> None:
-    if as_json:
+def _print_host(profile: HostProfile, as_json: bool, seccomp: bool = False) -> None:
+    if seccomp:
+        render_seccomp(out, profile, seccomp_table(profile))
+    elif as_json:
         sys.stdout.write(profile.model_dump_json(indent=2) + "\n")
     else:
         render_host(out, profile)

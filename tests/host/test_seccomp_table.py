@@ -72,3 +72,14 @@ def test_cli_seccomp_table() -> None:
         check=True,
     )
     assert "docker-20.10.10" in done.stdout and "clone3" in done.stdout
+
+
+def test_this_host_seccomp_table() -> None:
+    """The live host: podman's shipped profile (named by content) answers for real names."""
+    done = subprocess.run(
+        [sys.executable, "-m", "portwise", "host", "--seccomp"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "podman-common-" in done.stdout and "clone3" in done.stdout
