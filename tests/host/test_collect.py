@@ -397,3 +397,20 @@ def test_docker_version_picks_its_built_in_profile(
     fact = collect_host().engines.seccomp_profile
     assert fact.value == "docker-20.10.9"
     assert fact.source is not None and fact.source.startswith("docker 20.10.9:")
+
+
+def test_storage_filesystem_under_root(tmp_path: Path) -> None:
+    root = write(
+        tmp_path / "root",
+        {
+            "/proc/mounts": "/dev/sda1 / ext4 rw 0 0\n/dev/sdb1 /var/lib/containers xfs rw 0 0\n"
+            "/dev/sdc1 /var/lib/containers-other ext4 rw 0 0\n",
+            "/etc/containers/storage.conf": '[storage]\ndriver = "overlay"\n',
+        },
+    )
+    fact = collect_host(root).engines.storage_filesystem
+    assert fact.value == "xfs"
+    assert (
+        fact.source is not None
+        and "is on /var/lib/containers (xfs: overlay needs ftype=1" in fact.source
+    )

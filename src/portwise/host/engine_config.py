@@ -67,6 +67,41 @@ def containers_conf(files: HostFiles) -> tuple[dict[str, dict[str, Any]], list[s
     return merge_toml(_layers(files, paths) + _env_override(files, "CONTAINERS_CONF"))
 
 
+DEFAULT_GRAPHROOT = "/var/lib/containers/storage"
+
+
+def mount_of(mounts: str, path: str) -> tuple[str, str] | None:
+    """(mount point, filesystem type) of the longest mount point containing `path`."""
+    best: tuple[str, str] | None = None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) > len(best[0])):
+            best = (point, fields[2])
+    return best
+
+
+def storage_filesystem(files: HostFiles) -> Fact[str]:
+    settings, _ = merge_toml(
+        _layers(files, list(STORAGE_FILES)) + _env_override(files, "CONTAINERS_STORAGE_CONF")
+    )
+    graphroot = str(settings.get("storage", {}).get("graphroot") or DEFAULT_GRAPHROOT)
+    try:
+        found = mount_of(files.read_text("/proc/mounts"), graphroot)
+    except Unreadable as exc:
+        return Fact.missing(exc.reason)
+    if found is None:
+        return Fact.missing(f"no mount contains {graphroot}")
+    point, fstype = found
+    note = (
+        " (xfs: overlay needs ftype=1, which /proc/mounts does not show)" if fstype == "xfs" else ""
+    )
+    return Fact.of(fstype, f"file /proc/mounts: {graphroot} is on {point}{note}")
+
+
 def storage_driver(files: HostFiles) -> Fact[str]:
     layers = _layers(files, list(STORAGE_FILES))
     settings, used = merge_toml(layers + _env_override(files, "CONTAINERS_STORAGE_CONF"))

@@ -17,6 +17,7 @@ from portwise.host.engine_config import (
     podman_seccomp_file,
     profile_by_content,
     storage_driver,
+    storage_filesystem,
 )
 from portwise.host.files import HostFiles
 from portwise.knowledge.seccomp import by_content, for_engine
@@ -85,6 +86,7 @@ def read_engines(files: HostFiles) -> EngineFacts:
         default_ulimits=_setting(settings, "containers", "default_ulimits", where),
         default_runtime=_setting(settings, "engine", "runtime", where),
         storage_driver=storage_driver(files),
+        storage_filesystem=storage_filesystem(files),
         iptables_backend=_iptables(files),
     )
     if not files.is_live:

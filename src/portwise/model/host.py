@@ -94,6 +94,10 @@ class EngineFacts(Frozen):
     )
     default_runtime: Fact[str] = Field(default_factory=lambda: Fact[str].missing("not read"))
     storage_driver: Fact[str] = Field(default_factory=lambda: Fact[str].missing("not read"))
+    storage_filesystem: Fact[str] = Field(
+        default_factory=lambda: Fact[str].missing("not read"),
+        description="filesystem under the storage root: overlay needs d_type (xfs ftype=1)",
+    )
     iptables_backend: Fact[str] = Field(
         default_factory=lambda: Fact[str].missing("not read"),
         description="nf_tables | legacy: what `iptables` drives (engines write rules through it)",
