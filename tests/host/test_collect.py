@@ -18,6 +18,7 @@ from portwise.host.collect import collect_host
 from portwise.host.cpu import parse_cpuinfo, x86_level
 from portwise.host.engines import parse_iptables_backend
 from portwise.host.kernel import parse_config, parse_vsyscall_cmdline
+from portwise.host.seccomp_table import seccomp_table
 from portwise.model.schema import schema_json
 
 V2_FLAGS = "fpu cmov cx8 sse sse2 pni ssse3 sse4_1 sse4_2 popcnt cx16 lahf_lm lm"
@@ -414,3 +415,29 @@ def test_storage_filesystem_under_root(tmp_path: Path) -> None:
         fact.source is not None
         and "is on /var/lib/containers (xfs: overlay needs ftype=1" in fact.source
     )
+
+
+def test_docker_daemon_json_seccomp_profile(tmp_path: Path) -> None:
+    """dockerd's `seccomp-profile` replaces the built-in one: named by content, or unconfined."""
+    shipped = Path("/usr/share/containers/seccomp.json").read_bytes()
+    root = write(
+        tmp_path / "root",
+        {
+            "/etc/docker/daemon.json": '{"seccomp-profile": "/etc/docker/seccomp.json"}',
+            "/etc/docker/seccomp.json": shipped,
+        },
+    )
+    fact = collect_host(root).engines.seccomp_profile
+    assert fact.value is not None and fact.value.startswith("podman-common-")
+    open_root = write(
+        tmp_path / "open",
+        {
+            "/etc/docker/daemon.json": '{"seccomp-profile": "unconfined"}',
+            "/proc/sys/kernel/arch": "x86_64\n",
+        },
+    )
+    host = collect_host(open_root)
+    assert host.engines.seccomp_profile.value == "unconfined"
+
+    rows = seccomp_table(host)
+    assert rows is not None and {d.action for _, d in rows} == {"allow"}

@@ -8,6 +8,7 @@ $CONTAINERS_CONF. storage.conf(5) likewise for the storage driver.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -127,3 +128,15 @@ def profile_by_content(files: HostFiles, path: str, known: dict[str, str]) -> Fa
             f"{path} (sha256 {digest[:12]}) matches no released default profile: a custom profile"
         )
     return Fact.of(name, f"sha256 of {path}")
+
+
+DOCKER_DAEMON_JSON = "/etc/docker/daemon.json"
+
+
+def docker_daemon_config(files: HostFiles) -> tuple[dict[str, Any], str | None]:
+    """/etc/docker/daemon.json (dockerd's settings file); ({}, None) when absent or unreadable."""
+    try:
+        document = json.loads(files.read_text(DOCKER_DAEMON_JSON))
+    except (Unreadable, json.JSONDecodeError):
+        return {}, None
+    return (document, DOCKER_DAEMON_JSON) if isinstance(document, dict) else ({}, None)

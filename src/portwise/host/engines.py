@@ -14,6 +14,7 @@ from typing import Any
 
 from portwise.host.engine_config import (
     containers_conf,
+    docker_daemon_config,
     podman_seccomp_file,
     profile_by_content,
     storage_driver,
@@ -114,6 +115,12 @@ def _seccomp_profile(
     if "podman" in names or (not files.is_live and podman_files):
         return profile_by_content(files, podman_seccomp_file(files, settings), by_content())
     docker = names.get("docker")
+    daemon, daemon_file = docker_daemon_config(files)
+    custom = daemon.get("seccomp-profile")
+    if daemon_file and isinstance(custom, str) and custom not in ("", "builtin"):
+        if custom == "unconfined":
+            return Fact.of("unconfined", f"{daemon_file} seccomp-profile")
+        return profile_by_content(files, custom, by_content())
     if docker is None or docker.version.value is None:
         return Fact.missing("no podman or docker (with a version) found")
     profile = for_engine("docker", docker.version.value)
