@@ -16,20 +16,11 @@ from portwise.host.catalog import (
     catalog_names,
     load_catalog_host,
 )
+from portwise.knowledge.seccomp import profiles
 from portwise.model.host import HostProfile
 
 REPO = Path(__file__).resolve().parents[2]
-SECCOMP_KNOWLEDGE = next(
-    (
-        p
-        for p in (
-            REPO.parent / "shared" / "knowledge" / "seccomp-profiles",
-            Path("/work/shared/knowledge/seccomp-profiles"),
-        )
-        if p.is_dir()
-    ),
-    None,
-)
+KNOWN_PROFILES = set(profiles())  # the packaged seccomp knowledge (knowledge/seccomp)
 INCIDENT_TRIO = {
     "ubuntu-20.04-docker-19.03": "docker-19.03.15",
     "ubuntu-20.04-docker-20.10.9": "docker-20.10.9",
@@ -96,9 +87,7 @@ def test_kernel_basics_present(name: str) -> None:
 
 
 def test_incident_trio_uses_known_seccomp_profiles() -> None:
-    if SECCOMP_KNOWLEDGE is None:
-        pytest.skip("shared seccomp knowledge not available")
-    known = {p.name.removesuffix(".json") for p in SECCOMP_KNOWLEDGE.glob("*.json")}
+    known = KNOWN_PROFILES
     for name, profile_id in INCIDENT_TRIO.items():
         profile = load_catalog_host(name)
         assert profile.engines.seccomp_profile.value == profile_id
@@ -106,9 +95,7 @@ def test_incident_trio_uses_known_seccomp_profiles() -> None:
 
 
 def test_every_named_seccomp_profile_exists() -> None:
-    if SECCOMP_KNOWLEDGE is None:
-        pytest.skip("shared seccomp knowledge not available")
-    known = {p.name.removesuffix(".json") for p in SECCOMP_KNOWLEDGE.glob("*.json")}
+    known = KNOWN_PROFILES
     for name in catalog_names():
         value = load_catalog_host(name).engines.seccomp_profile.value
         assert value is None or value in known, name
