@@ -19,7 +19,6 @@ from portwise.host.catalog import (
 from portwise.knowledge.seccomp import profiles
 from portwise.model.host import HostProfile
 
-REPO = Path(__file__).resolve().parents[2]
 KNOWN_PROFILES = set(profiles())  # the packaged seccomp knowledge (knowledge/seccomp)
 INCIDENT_TRIO = {
     "ubuntu-20.04-docker-19.03": "docker-19.03.15",
