@@ -85,11 +85,15 @@ def mount_of(mounts: str, path: str) -> tuple[str, str] | None:
     return best
 
 
-def storage_filesystem(files: HostFiles) -> Fact[str]:
-    settings, _ = merge_toml(
-        _layers(files, list(STORAGE_FILES)) + _env_override(files, "CONTAINERS_STORAGE_CONF")
-    )
-    graphroot = str(settings.get("storage", {}).get("graphroot") or DEFAULT_GRAPHROOT)
+def storage_conf(files: HostFiles) -> tuple[dict[str, Any], list[str]]:
+    """storage.conf's [storage] table (vendor, admin, then $CONTAINERS_STORAGE_CONF)."""
+    layers = _layers(files, list(STORAGE_FILES))
+    settings, used = merge_toml(layers + _env_override(files, "CONTAINERS_STORAGE_CONF"))
+    return settings.get("storage", {}), used
+
+
+def storage_filesystem(files: HostFiles, storage: dict[str, Any]) -> Fact[str]:
+    graphroot = str(storage.get("graphroot") or DEFAULT_GRAPHROOT)
     try:
         found = mount_of(files.read_text("/proc/mounts"), graphroot)
     except Unreadable as exc:
@@ -103,10 +107,8 @@ def storage_filesystem(files: HostFiles) -> Fact[str]:
     return Fact.of(fstype, f"file /proc/mounts: {graphroot} is on {point}{note}")
 
 
-def storage_driver(files: HostFiles) -> Fact[str]:
-    layers = _layers(files, list(STORAGE_FILES))
-    settings, used = merge_toml(layers + _env_override(files, "CONTAINERS_STORAGE_CONF"))
-    driver = settings.get("storage", {}).get("driver")
+def storage_driver(storage: dict[str, Any], used: list[str]) -> Fact[str]:
+    driver = storage.get("driver")
     if driver:
         return Fact.of(str(driver), f"storage.conf ({', '.join(used)})")
     return Fact.missing("no storage.conf names a driver")

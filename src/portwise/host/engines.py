@@ -17,6 +17,7 @@ from portwise.host.engine_config import (
     docker_daemon_config,
     podman_seccomp_file,
     profile_by_content,
+    storage_conf,
     storage_driver,
     storage_filesystem,
 )
@@ -79,6 +80,7 @@ def _libseccomp(files: HostFiles) -> Fact[str]:
 
 def read_engines(files: HostFiles) -> EngineFacts:
     settings, used = containers_conf(files)
+    storage, storage_files = storage_conf(files)
     where = f"containers.conf ({', '.join(used)})" if used else ""
     configured = EngineFacts(
         engines=Fact.missing("tools are not run under --root"),
@@ -86,8 +88,8 @@ def read_engines(files: HostFiles) -> EngineFacts:
         libseccomp=_libseccomp(files),
         default_ulimits=_setting(settings, "containers", "default_ulimits", where),
         default_runtime=_setting(settings, "engine", "runtime", where),
-        storage_driver=storage_driver(files),
-        storage_filesystem=storage_filesystem(files),
+        storage_driver=storage_driver(storage, storage_files),
+        storage_filesystem=storage_filesystem(files, storage),
         iptables_backend=_iptables(files),
     )
     if not files.is_live:

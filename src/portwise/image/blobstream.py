@@ -25,37 +25,35 @@ class BlobError(ValueError):
     """The blob cannot be decompressed, is larger than allowed, or fails its digest."""
 
 
+class BlobTooLarge(BlobError):
+    """The blob unpacks to more than the user's limit: a decompression bomb, or a huge layer."""
+
+
 @dataclass
 class Digests:
     """Filled in when the stream has been read to its end."""
 
     blob: str = ""
     content: str = ""
-    stored_bytes: int = 0
     unpacked_bytes: int = 0
-    compression: str = ""
 
 
-def _raw_chunks(raw: BinaryIO, blob_hash: hashlib._Hash, digests: Digests) -> Iterator[bytes]:
+def _raw_chunks(raw: BinaryIO, blob_hash: hashlib._Hash) -> Iterator[bytes]:
     while chunk := raw.read(CHUNK):
         blob_hash.update(chunk)
-        digests.stored_bytes += len(chunk)
         yield chunk
 
 
 def _decompressed(raw: BinaryIO, digests: Digests, algorithm: str) -> Iterator[bytes]:
     blob_hash = hashlib.new(algorithm)
-    chunks = _raw_chunks(raw, blob_hash, digests)
+    chunks = _raw_chunks(raw, blob_hash)
     first = next(chunks, b"")
     rest = _prepend(first, chunks)
     if first.startswith(GZIP_MAGIC):
-        digests.compression = "gzip"
         yield from _gunzip_tracked(rest)
     elif first.startswith(ZSTD_MAGIC):
-        digests.compression = "zstd"
         yield from _unzstd_tracked(rest)
     else:
-        digests.compression = "none"
         yield from rest
     digests.blob = f"{algorithm}:{blob_hash.hexdigest()}"
 
@@ -156,7 +154,9 @@ class LayerByteStream:
             for chunk in _decompressed(raw, self.digests, blob_algorithm):
                 self.digests.unpacked_bytes += len(chunk)
                 if self.digests.unpacked_bytes > self._max:
-                    raise BlobError(f"unpacks to more than {self._max} bytes (decompression bomb?)")
+                    raise BlobTooLarge(
+                        f"unpacks to more than {self._max} bytes (decompression bomb?)"
+                    )
                 content_hash.update(chunk)
                 if not self._put(chunk):
                     return

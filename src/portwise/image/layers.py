@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
 from portwise.image.analyzer import Analyzer
-from portwise.image.blobstream import BlobError, Digests, LayerByteStream
+from portwise.image.blobstream import BlobError, BlobTooLarge, Digests, LayerByteStream
 from portwise.image.tar import Member, TarFormatError, TarStream
 
 WHITEOUT_PREFIX = ".wh."
@@ -212,6 +212,7 @@ def read_layer(
 
 __all__ = [
     "BlobError",
+    "BlobTooLarge",
     "EntryRow",
     "HostileMember",
     "LayerFacts",

@@ -63,6 +63,7 @@ class ProfileBuilder:
     def build(self) -> m.ImageProfile:
         libc = self._libc()
         binaries = self._binaries()
+        config = self._config()
         platform = self.handle.platform
         if platform.architecture == "unknown":
             arches = {lib.architecture for lib in libc if lib.architecture}
@@ -74,11 +75,11 @@ class ProfileBuilder:
             manifest_digest=self.handle.manifest_digest,
             config_digest=self.handle.config_digest,
             platform=platform,
-            config=self._config(),
+            config=config,
             os_release=self._os_release(),
             libc=[lib.model for lib in libc],
             packages=self._packages(),
-            layers=self._layers(),
+            layers=self._layers(config),
             files=[node for _, node in self.view],
             binaries=binaries,
             binary_summary=summarize(binaries, [lib.model for lib in libc]),
@@ -113,8 +114,8 @@ class ProfileBuilder:
             history=history,
         )
 
-    def _layers(self) -> list[m.Layer]:
-        steps = [h for h in self._config().history if not h.empty_layer]
+    def _layers(self, config: m.ImageConfig) -> list[m.Layer]:
+        steps = [h for h in config.history if not h.empty_layer]
         layers = []
         for ref, facts, cached in zip(
             self.handle.layers, self.layers, self.from_cache, strict=True

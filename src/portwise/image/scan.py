@@ -12,6 +12,7 @@ from portwise.image.analyzers import DEFAULT_ANALYZERS, analyzers_key
 from portwise.image.cache import LayerCache, default_cache_dir
 from portwise.image.layers import (
     BlobError,
+    BlobTooLarge,
     HostileMember,
     LayerFacts,
     Limits,
@@ -118,7 +119,7 @@ def read_one_layer(
             image, f"not a valid tar stream: {exc}", layer=label, member=exc.member
         ) from None
     except BlobError as exc:
-        hint = "raise the limit with --max-layer-size" if "bomb" in str(exc) else None
+        hint = "raise the limit with --max-layer-size" if isinstance(exc, BlobTooLarge) else None
         raise ImageError(image, str(exc), layer=label, hint=hint) from None
     except OSError as exc:
         raise ImageError(image, f"cannot read layer: {exc}", layer=label) from None
