@@ -1,0 +1,34 @@
+"""Names of one CPU architecture in each vocabulary portwise meets.
+
+OCI platforms say "arm64", ELF headers and portwise's host facts say "aarch64", qemu-user and
+binfmt_misc handlers say "aarch64" too but "x86_64" for x86-64. Sources: the OCI image index
+platform.architecture values follow Go's GOARCH
+(https://github.com/opencontainers/image-spec/blob/v1.1.0/image-index.md); qemu's binfmt names
+are those of scripts/qemu-binfmt-conf.sh (https://github.com/qemu/qemu/blob/v8.2.0/scripts/qemu-binfmt-conf.sh).
+"""
+
+from __future__ import annotations
+
+# OCI architecture -> (portwise machine name, qemu-user / binfmt name)
+OCI_ARCHITECTURES: dict[str, tuple[str, str]] = {
+    "amd64": ("x86-64", "x86_64"),
+    "arm64": ("aarch64", "aarch64"),
+    "arm": ("arm", "arm"),
+    "386": ("i386", "i386"),
+    "ppc64le": ("ppc64le", "ppc64le"),
+    "s390x": ("s390x", "s390x"),
+    "riscv64": ("riscv64", "riscv64"),
+    "mips64le": ("mips", "mips64el"),
+    "loong64": ("loongarch64", "loongarch64"),
+}
+QEMU_NAMES: dict[str, str] = {machine: qemu for machine, qemu in OCI_ARCHITECTURES.values()}
+# 64-bit kernels that can run the 32-bit sibling natively (CONFIG_IA32_EMULATION, CONFIG_COMPAT).
+COMPAT: dict[str, tuple[str, str]] = {
+    "i386": ("x86-64", "CONFIG_IA32_EMULATION"),
+    "arm": ("aarch64", "CONFIG_COMPAT"),
+}
+
+
+def machine_of(oci_architecture: str) -> str:
+    """portwise machine name of an OCI architecture (unknown names pass through)."""
+    return OCI_ARCHITECTURES.get(oci_architecture, (oci_architecture, ""))[0]
