@@ -95,7 +95,7 @@ def requirement(value: str, paths: list[str]) -> Requirement:
 
 
 # (syscall, via, on_failure, fallback, fallback errnos, certain, source) -> binaries
-SourceKey = tuple[str, str, str, str | None, tuple[str, ...], bool, str | None]
+SourceKey = tuple[str, str, str, str | None, tuple[str, ...], bool, str | None, str | None]
 
 
 def syscall_union(binaries: list[ElfBinary], libc: list[Libc]) -> list[SyscallNeed]:
@@ -111,7 +111,7 @@ def syscall_union(binaries: list[ElfBinary], libc: list[Libc]) -> list[SyscallNe
     for binary in binaries:
         if binary.direct_syscalls is not None:
             for name in binary.direct_syscalls.resolved:
-                key: SourceKey = (name, "direct", "unknown", None, (), True, None)
+                key: SourceKey = (name, "direct", "unknown", None, (), True, None, None)
                 reached.setdefault(key, []).append(binary.path)
         if binary.libc in ("glibc", "musl") and binary.linkage == "dynamic":
             groups.setdefault((str(binary.libc), binary.machine), []).append(binary)
@@ -129,6 +129,7 @@ def syscall_union(binaries: list[ElfBinary], libc: list[Libc]) -> list[SyscallNe
                     u.fallback_errnos,
                     u.certain,
                     u.source,
+                    u.condition,
                 )
             )
         for binary in members:
@@ -137,7 +138,7 @@ def syscall_union(binaries: list[ElfBinary], libc: list[Libc]) -> list[SyscallNe
                 for use in by_function.get(name, ()):
                     reached.setdefault(use, []).append(binary.path)
     needs: dict[str, list[SyscallSource]] = {}
-    for (name, via, failure, fallback, errnos, certain, source), paths in sorted(
+    for (name, via, failure, fallback, errnos, certain, source, when), paths in sorted(
         reached.items(), key=_source_order
     ):
         needs.setdefault(name, []).append(
@@ -150,6 +151,7 @@ def syscall_union(binaries: list[ElfBinary], libc: list[Libc]) -> list[SyscallNe
                 binaries=len(paths),
                 examples=sorted(paths)[:EXAMPLES],
                 source=source,
+                condition=when,
             )
         )
     return [SyscallNeed(name=name, sources=sources) for name, sources in sorted(needs.items())]

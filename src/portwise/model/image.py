@@ -188,6 +188,9 @@ class SyscallSource(Frozen):
     binaries: int
     examples: list[str]
     source: str | None = Field(None, description="where the libc behaviour is documented")
+    condition: str | None = Field(
+        None, description="the call is issued only under these arguments or states"
+    )
 
 
 class SyscallNeed(Frozen):
