@@ -9,19 +9,22 @@ from pydantic import BaseModel
 from portwise.errors import UsageError
 from portwise.model.host import HOST_SCHEMA_VERSION, HostProfile
 from portwise.model.image import IMAGE_SCHEMA_VERSION, ImageProfile
+from portwise.model.verdict import VERDICT_SCHEMA_VERSION, CheckReport
 
-SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {
-    "image": (ImageProfile, IMAGE_SCHEMA_VERSION),
-    "host": (HostProfile, HOST_SCHEMA_VERSION),
+# name -> (model, schema version, what the document is: the schema's title says it)
+SCHEMAS: dict[str, tuple[type[BaseModel], str, str]] = {
+    "image": (ImageProfile, IMAGE_SCHEMA_VERSION, "profile"),
+    "host": (HostProfile, HOST_SCHEMA_VERSION, "profile"),
+    "verdict": (CheckReport, VERDICT_SCHEMA_VERSION, "check report"),
 }
 
 
 def schema_json(name: str) -> str:
     if name not in SCHEMAS:
         raise UsageError(f"unknown schema {name!r}; known: {', '.join(SCHEMAS)}")
-    model, version = SCHEMAS[name]
+    model, version, kind = SCHEMAS[name]
     schema = model.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"https://portwise.dev/schema/{name}/{version}.json"
-    schema["title"] = f"portwise {name} profile {version}"
+    schema["title"] = f"portwise {name} {kind} {version}"
     return json.dumps(schema, indent=2)
