@@ -1,0 +1,91 @@
+"""What a caller does when one of its system calls fails with a given errno.
+
+Shared by the seccomp and kernel mechanisms: both end in "the call returns errno E". Whether
+that breaks the program depends on the caller, recorded per use in the image profile from the
+libc model (knowledge/libc): glibc and musl retry the old call on ENOSYS only, so EPERM from an
+old seccomp profile breaks them where ENOSYS from an old kernel does not.
+"""
+
+from __future__ import annotations
+
+import errno as errno_codes
+from dataclasses import dataclass
+from typing import Literal
+
+from portwise.model.image import ImageProfile
+
+Outcome = Literal["ok", "returned", "broken", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    """One way the image reaches a syscall, reduced to what judging needs."""
+
+    syscall: str
+    via: str
+    on_failure: str
+    fallback: str | None
+    fallback_errnos: tuple[str, ...]
+    certain: bool
+    condition: str | None
+    binaries: int
+    example: str
+    source: str | None
+
+
+def uses(image: ImageProfile) -> tuple[Use, ...]:
+    return tuple(
+        Use(
+            need.name,
+            s.via,
+            s.on_failure,
+            s.fallback,
+            tuple(s.fallback_errnos),
+            s.certain,
+            s.condition,
+            s.binaries,
+            s.examples[0] if s.examples else "",
+            s.source,
+        )
+        for need in image.binary_summary.syscalls
+        for s in need.sources
+    )
+
+
+def errno_name(code: int) -> str:
+    return errno_codes.errorcode.get(code, f"errno {code}")
+
+
+def outcome(use: Use, code: int) -> Outcome:
+    """ok: the caller carries on (falls back or ignores); returned: the function reports the
+    error to the program, as it would for any failure; broken: a call that works elsewhere
+    fails or the process dies; unknown: portwise does not know how the caller reacts."""
+    name = errno_name(code)
+    if use.on_failure == "fallback-on-any" or use.on_failure == "ignored":
+        return "ok"
+    if use.on_failure == "fallback-on-enosys":
+        return "ok" if name in use.fallback_errnos or "*" in use.fallback_errnos else "broken"
+    if use.on_failure == "fatal":
+        return "broken"
+    if use.on_failure == "error-returned":
+        return "returned"
+    return "unknown"
+
+
+def describe(use: Use) -> str:
+    """`clone3 via pthread_create in 10 binaries (e.g. /usr/bin/sort): ...`."""
+    via = "issued directly" if use.via == "direct" else f"via {use.via}()"
+    text = f"{use.syscall} {via} in {use.binaries} binaries (e.g. {use.example})"
+    if use.on_failure == "fallback-on-enosys":
+        text += f"; falls back to {use.fallback} only on {', '.join(use.fallback_errnos)}"
+    elif use.on_failure == "fallback-on-any":
+        text += f"; falls back to {use.fallback} on any error"
+    elif use.on_failure == "fatal":
+        text += "; the process aborts if it fails"
+    elif use.on_failure == "unknown":
+        text += "; how the caller handles failure is unknown"
+    if use.condition:
+        text += f"; only {use.condition}"
+    if not use.certain:
+        text += "; the libc version is unknown, so this use is possible, not certain"
+    return text

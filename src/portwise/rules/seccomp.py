@@ -1,0 +1,285 @@
+"""Seccomp: what the engine's default profile answers for each syscall the image may issue.
+
+For every syscall the image's binaries or their libc may issue, portwise asks the host engine's
+default profile (knowledge/seccomp, derived from the released profile files) what happens:
+allowed; the profile's errno; ENOSYS from runc's stub for numbers above the highest one the
+profile names (runc >= 1.0.0-rc93); or the default action because the host's libseccomp does
+not know the name. That answer is then combined with how the caller reacts (rules/fallback):
+EPERM where glibc or musl fall back only on ENOSYS is a FAIL (clone3 under Docker 20.10.9,
+faccessat2 under Docker 19.03, statx under Docker 17.x); a denied call whose error the program
+sees as an ordinary failure (mount, ptrace without the capability) is only noted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+
+from portwise.host.seccomp_table import UNCONFINED, runc_stub
+from portwise.knowledge import incidents, seccomp
+from portwise.knowledge.architectures import machine_of
+from portwise.model.host import HostProfile
+from portwise.model.image import ImageProfile
+from portwise.model.verdict import Evidence, Finding
+from portwise.rules.base import Known, Mechanism, host_evidence, known, unknown_fact
+from portwise.rules.fallback import Use, describe, errno_name, outcome, uses
+
+ID = "seccomp"
+ENOSYS = 38
+
+
+@dataclass(frozen=True, slots=True)
+class SeccompNeeds:
+    machine: str
+    libc: tuple[str, ...]  # libc families the image ships, for citing incidents
+    uses: tuple[Use, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SeccompOffers:
+    profile: Known[str]
+    arch: Known[str]
+    libseccomp: Known[str]
+    runc_stub: bool | None
+    kernel: str | None
+
+
+def needs(image: ImageProfile) -> SeccompNeeds:
+    machines = {b.machine for b in image.binaries}
+    machine = (
+        next(iter(machines)) if len(machines) == 1 else machine_of(image.platform.architecture)
+    )
+    return SeccompNeeds(machine, tuple(sorted({c.family for c in image.libc})), uses(image))
+
+
+def offers(host: HostProfile) -> SeccompOffers:
+    return SeccompOffers(
+        known(host.engines.seccomp_profile),
+        known(host.kernel.architecture),
+        known(host.engines.libseccomp),
+        runc_stub(host),
+        host.kernel.release.value,
+    )
+
+
+@lru_cache(maxsize=65536)
+def _decide(
+    profile: str,
+    syscall: str,
+    arch: str,
+    libseccomp: str | None,
+    stub: bool | None,
+    kernel: str | None,
+) -> seccomp.SeccompDecision:
+    return seccomp.decide(
+        profile, syscall, arch, libseccomp=libseccomp, runc_enosys_stub=stub, kernel=kernel
+    )
+
+
+def judge(need: SeccompNeeds, offer: SeccompOffers) -> tuple[Finding, ...]:
+    if not need.uses:
+        return ()
+    for label, fact in (("seccomp profile", offer.profile), ("kernel architecture", offer.arch)):
+        if fact.value is None:
+            return (
+                unknown_fact(
+                    ID,
+                    "profile-unknown",
+                    fact=label,
+                    fact_value=fact,
+                    why_needed=f"The image may issue {len(need.uses)} kinds of system calls, "
+                    "and what the engine's seccomp filter answers decides whether they work.",
+                ),
+            )
+    profile, arch = str(offer.profile.value), str(offer.arch.value)
+    if profile == UNCONFINED or arch != need.machine:
+        return ()  # no filter; a foreign image is judged by the arch mechanism first
+    by_syscall: dict[str, list[Use]] = defaultdict(list)
+    for use in need.uses:
+        by_syscall[use.syscall].append(use)
+    findings: list[Finding] = []
+    returned: list[str] = []
+    for syscall, group in sorted(by_syscall.items()):
+        decision = _decide(
+            profile, syscall, arch, offer.libseccomp.value, offer.runc_stub, offer.kernel
+        )
+        if decision.action in ("allow", "log"):
+            continue
+        if decision.action in ("kill", "trap"):
+            findings.append(_killed(syscall, group, decision, offer))
+            continue
+        code = decision.errno if decision.errno is not None else ENOSYS  # trace, no tracer
+        outcomes = {use: outcome(use, code) for use in group}
+        broken = [u for u, o in outcomes.items() if o == "broken"]
+        unknown = [u for u, o in outcomes.items() if o == "unknown"]
+        stub_fixes = offer.runc_stub is None and _stub_answers_enosys(syscall, arch, offer)
+        if broken:
+            findings.append(_broken(syscall, broken, code, decision, need, offer, stub_fixes))
+        elif unknown:
+            findings.append(_direct(syscall, unknown, code, decision, offer))
+        elif any(o == "returned" for o in outcomes.values()):
+            returned.append(f"{syscall} ({errno_name(code)})")
+    if returned:
+        findings.append(_returned(returned, offer))
+    return tuple(findings)
+
+
+def _host_side(syscall: str, decision: seccomp.SeccompDecision, offer: SeccompOffers) -> list[str]:
+    return [
+        f"{offer.profile.value} default profile, {syscall}: {decision.reason} ({decision.source})",
+        host_evidence("libseccomp", offer.libseccomp),
+        "runc ENOSYS stub: "
+        + {True: "yes", False: "no", None: "unknown (no runc version)"}[offer.runc_stub],
+    ]
+
+
+def _stub_answers_enosys(syscall: str, arch: str, offer: SeccompOffers) -> bool:
+    """Would runc's ENOSYS stub (runc#2750) change the answer? Matters when runc is unknown."""
+    d = _decide(str(offer.profile.value), syscall, arch, offer.libseccomp.value, True, offer.kernel)
+    return d.action == "errno" and d.errno == ENOSYS
+
+
+def _first_fix(profile: str, syscall: str, arch: str) -> str | None:
+    """The first newer release of the same engine whose profile itself allows the call or
+    answers ENOSYS (without runc's stub), assuming a libseccomp that knows the name."""
+    engine = profile.rpartition("-")[0]
+    newer = [p for p in seccomp.profiles() if p.rpartition("-")[0] == engine]
+    for name in newer[newer.index(profile) + 1 :] if profile in newer else []:
+        d = _decide(name, syscall, arch, None, False, None)
+        if d.action == "allow" or (d.action == "errno" and d.errno == ENOSYS):
+            return name
+    return None
+
+
+def _broken(
+    syscall: str,
+    broken: list[Use],
+    code: int,
+    decision: seccomp.SeccompDecision,
+    need: SeccompNeeds,
+    offer: SeccompOffers,
+    stub_fixes: bool,
+) -> Finding:
+    certain = any(u.certain and not u.condition for u in broken) and not stub_fixes
+    name = errno_name(code)
+    ids = [i for family in need.libc for i in incidents.matching(ID, syscall=syscall, libc=family)]
+    ids += [i for i in incidents.matching(ID, syscall=syscall) if i not in ids]
+    fix = _first_fix(str(offer.profile.value), syscall, str(offer.arch.value))
+    host_fixes = [f"upgrade the engine to {fix} or later, whose default profile lets it work"]
+    host_fixes = host_fixes if fix else []
+    if stub_fixes:
+        host_fixes.insert(0, f"runc 1.0.0-rc93 or newer answers {syscall} with ENOSYS (runc#2750)")
+    host_fixes.append(
+        f"run with a seccomp profile that answers {syscall} with ENOSYS "
+        "(--security-opt seccomp=FILE); unconfined only to debug"
+    )
+    vias = sorted({u.via for u in broken})
+    return Finding(
+        id=f"{ID}.{name.lower()}-no-fallback",
+        mechanism=ID,
+        severity="fail" if certain else "risk",
+        title=f"{syscall} is answered {name} by the host's seccomp profile, and "
+        f"{', '.join(vias)} do{'es' if len(vias) == 1 else ''} not fall back on {name}",
+        explanation=(
+            f"The image's libc tries {syscall} first and falls back to the older call only on "
+            f"{', '.join(sorted({e for u in broken for e in u.fallback_errnos}))}. This host's "
+            f"default seccomp profile answers {name}, so the function fails where it works on "
+            "a newer engine: threads or processes are not created, files look inaccessible."
+            + (
+                " If the host's runc is 1.0.0-rc93 or newer it answers ENOSYS instead, and the"
+                " call works: the runc version is not in the host profile."
+                if stub_fixes
+                else ""
+                if certain
+                else " Only some calls are affected (see the conditions)."
+            )
+        ),
+        evidence=Evidence(
+            image=[describe(u) for u in broken], host=_host_side(syscall, decision, offer)
+        ),
+        mitigations_host=host_fixes,
+        mitigations_image=[
+            f"rebuild on a base image whose libc does not issue {syscall} first"
+            " (an older release), until the hosts are upgraded"
+        ],
+        unknown=["runc version"] if stub_fixes else [],
+        incidents=ids,
+        references=[decision.source, *incidents.references(ids)],
+    )
+
+
+def _direct(
+    syscall: str,
+    unknown: list[Use],
+    code: int,
+    decision: seccomp.SeccompDecision,
+    offer: SeccompOffers,
+) -> Finding:
+    name = errno_name(code)
+    return Finding(
+        id=f"{ID}.denied-direct",
+        mechanism=ID,
+        severity="risk",
+        title=f"{syscall}, issued directly by the image's code, is answered {name}",
+        explanation=(
+            f"Statically linked, musl or Go code issues {syscall} itself; the profile answers "
+            f"{name}, and portwise does not know whether that code falls back."
+        ),
+        evidence=Evidence(
+            image=[describe(u) for u in unknown], host=_host_side(syscall, decision, offer)
+        ),
+        mitigations_host=[f"a seccomp profile that allows {syscall} or answers ENOSYS"],
+        unknown=[f"how {unknown[0].example} handles {name} from {syscall}"],
+        references=[decision.source],
+    )
+
+
+def _killed(
+    syscall: str, group: list[Use], decision: seccomp.SeccompDecision, offer: SeccompOffers
+) -> Finding:
+    certain = any(u.certain and not u.condition for u in group)
+    return Finding(
+        id=f"{ID}.killed",
+        mechanism=ID,
+        severity="fail" if certain else "risk",
+        title=f"{syscall} kills the process under the host's seccomp profile",
+        explanation=f"The profile's action for {syscall} is {decision.action}: the process "
+        "receives SIGSYS when it issues the call.",
+        evidence=Evidence(
+            image=[describe(u) for u in group], host=_host_side(syscall, decision, offer)
+        ),
+        mitigations_host=[f"a seccomp profile that answers {syscall} with an errno"],
+        references=[decision.source],
+    )
+
+
+def _returned(calls: list[str], offer: SeccompOffers) -> Finding:
+    return Finding(
+        id=f"{ID}.denied-returned",
+        mechanism=ID,
+        severity="info",
+        title=f"{len(calls)} calls are denied and reported to the program as errors",
+        explanation=(
+            "The profile denies these, as it does for every container on this engine; the "
+            "functions that issue them return the error to the program, which sees an ordinary "
+            "failure (permission denied, not implemented) rather than a broken fallback."
+        ),
+        evidence=Evidence(
+            image=calls, host=[f"{offer.profile.value} default profile ({offer.profile.source})"]
+        ),
+    )
+
+
+MECHANISM: Mechanism[SeccompNeeds, SeccompOffers] = Mechanism(
+    id=ID,
+    title="Seccomp profile and errno semantics",
+    doc=__doc__ or "",
+    needs=needs,
+    offers=offers,
+    judge=judge,
+    references=(
+        "https://github.com/opencontainers/runc/pull/2750",
+        "https://github.com/moby/moby/pull/42836",
+    ),
+)

@@ -1,0 +1,149 @@
+"""Seccomp: real images and real binaries under the released default profiles of engine versions.
+
+The profiles are the knowledge data derived from moby's and containers/common's released files;
+runc's version decides whether numbers above the profile's highest answer ENOSYS (runc#2750),
+so each host here states its runc.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from hostkit import ScanReal, fact, host_with, unknown
+from imagekit import OciLayout, file, layer_tar, symlink
+
+from portwise.image.scan import ScanOptions, scan
+from portwise.model.host import HostProfile, Tool
+from portwise.model.image import ImageProfile
+from portwise.model.verdict import Finding
+from portwise.rules import seccomp
+
+OLD_RUNC = "1.0.0-rc2"  # shipped with Docker 17.x: no ENOSYS stub
+NEW_RUNC = "1.1.12"
+
+
+def host(profile: str, runc: str | None, **changes: object) -> HostProfile:
+    runtimes = (
+        fact([Tool(name="runc", path="/usr/bin/runc", version=fact(runc)).model_dump()])
+        if runc
+        else unknown("runc not recorded")
+    )
+    return host_with(
+        "debian-12",
+        f"{profile}+runc-{runc}",
+        engines__seccomp_profile=fact(profile),
+        engines__runtimes=runtimes,
+        **changes,
+    )
+
+
+def judge(image: ImageProfile, on: HostProfile) -> dict[str, Finding]:
+    found = seccomp.judge(seccomp.needs(image), seccomp.offers(on))
+    return {f.title.split()[0] if f.id != "seccomp.denied-returned" else f.id: f for f in found}
+
+
+def test_glibc234_clone3_fails_on_docker_20_10_9(real_profile: ScanReal) -> None:
+    """moby/moby#42680: trixie's glibc 2.41 creates threads with clone3; 20.10.9 says EPERM."""
+    findings = judge(real_profile("debian-trixie-amd64"), host("docker-20.10.9", NEW_RUNC))
+    clone3 = findings["clone3"]
+    assert (clone3.id, clone3.severity) == ("seccomp.eperm-no-fallback", "fail")
+    assert clone3.incidents[0] == "glibc234-clone3"
+    assert any("pthread_create" in e and "only on ENOSYS" in e for e in clone3.evidence.image)
+    assert any("docker-20.10.9" in e and "moby/moby/blob" in e for e in clone3.evidence.host)
+    assert any("docker-20.10.10" in m for m in clone3.mitigations_host)
+
+
+def test_glibc234_clone3_passes_on_docker_20_10_10(real_profile: ScanReal) -> None:
+    """moby/moby#42836: 20.10.10 answers clone3 with ENOSYS and glibc falls back to clone."""
+    findings = judge(real_profile("debian-trixie-amd64"), host("docker-20.10.10", NEW_RUNC))
+    assert "clone3" not in findings
+    assert all(f.severity == "info" for f in findings.values())
+
+
+def test_unknown_runc_makes_a_stub_dependent_answer_a_risk(real_profile: ScanReal) -> None:
+    """fchmodat2 (452) is above 20.10.10's highest named call: only runc's stub saves it."""
+    findings = judge(real_profile("debian-trixie-amd64"), host("docker-20.10.10", None))
+    assert findings["fchmodat2"].severity == "risk"
+    assert findings["fchmodat2"].unknown == ["runc version"]
+    old = judge(real_profile("debian-trixie-amd64"), host("docker-20.10.10", OLD_RUNC))
+    assert old["fchmodat2"].severity == "fail"  # lchmod always issues it
+
+
+def test_statx_fails_under_docker_17_with_its_runc(real_profile: ScanReal) -> None:
+    """moby/moby#36417: bullseye's coreutils 8.32 uses statx; Docker 17.x did not name it."""
+    bullseye = real_profile("debian-bullseye-amd64")
+    findings = judge(bullseye, host("docker-17.12.0", OLD_RUNC))
+    assert findings["statx"].severity == "fail"
+    assert "statx-old-docker" in findings["statx"].incidents
+    assert "statx" not in judge(bullseye, host("docker-18.09.0", OLD_RUNC))
+
+
+def test_statx_fails_when_libseccomp_does_not_know_the_name(real_profile: ScanReal) -> None:
+    """A profile that names statx is not enough: libseccomp < 2.3.3 skips the name."""
+    on = host("docker-20.10.0", OLD_RUNC, engines__libseccomp=fact("2.3.1"))
+    findings = judge(real_profile("debian-bullseye-amd64"), on)
+    assert findings["statx"].severity == "fail"
+    assert any("libseccomp 2.3.1" in e for e in findings["statx"].evidence.host)
+
+
+def test_glibc_faccessat2_under_docker_19_03(real_profile: ScanReal) -> None:
+    """actions/runner-images#2658: glibc >= 2.33 faccessat tries faccessat2 first."""
+    findings = judge(real_profile("debian-trixie-amd64"), host("docker-19.03.15", OLD_RUNC))
+    assert findings["faccessat2"].severity == "fail"
+    assert "glibc233-faccessat2-arch" in findings["faccessat2"].incidents
+    assert "faccessat2" not in judge(
+        real_profile("debian-bullseye-amd64"), host("docker-19.03.15", OLD_RUNC)
+    )
+
+
+@pytest.fixture(scope="module")
+def musl_image(tmp_path_factory: pytest.TempPathFactory, debian_package: object) -> ImageProfile:
+    """A real musl program (Debian's musl-gcc) calling euidaccess, on Debian's musl libc."""
+    work = tmp_path_factory.mktemp("musl")
+    source = work / "probe.c"
+    source.write_text(
+        "#define _GNU_SOURCE\n#include <unistd.h>\n"
+        'int main(int c, char **v) { return euidaccess(c > 1 ? v[1] : "/bin/sh", X_OK); }\n'
+    )
+    subprocess.run(["musl-gcc", "-O2", "-o", str(work / "probe"), str(source)], check=True)
+    musl = Path(debian_package("musl"))  # type: ignore[operator]
+    libc = (musl / "lib/x86_64-linux-musl/libc.so").read_bytes()
+    layout = OciLayout(work / "oci")
+    layout.add_image(
+        [
+            layer_tar(
+                [
+                    file("lib/x86_64-linux-musl/libc.so", libc, 0o755),
+                    symlink("lib/ld-musl-x86_64.so.1", "/lib/x86_64-linux-musl/libc.so"),
+                    file("usr/bin/probe", (work / "probe").read_bytes(), 0o755),
+                ]
+            )
+        ]
+    )
+    (profile,) = scan(f"oci:{work / 'oci'}:latest", ScanOptions(cache_dir=work / "cache"))
+    return profile
+
+
+def test_musl122_faccessat2_fails_before_docker_20_10(musl_image: ImageProfile) -> None:
+    """alpinelinux/docker-alpine#182: musl >= 1.2.2 uses faccessat2, falls back on ENOSYS only."""
+    assert [lib.family for lib in musl_image.libc] == ["musl"]
+    findings = judge(musl_image, host("docker-19.03.15", OLD_RUNC))
+    assert findings["faccessat2"].severity == "fail"
+    assert findings["faccessat2"].incidents[0] == "musl122-faccessat2"
+    assert any("euidaccess" in e for e in findings["faccessat2"].evidence.image)
+    assert "faccessat2" not in judge(musl_image, host("docker-20.10.0", OLD_RUNC))
+
+
+def test_unknown_profile_is_a_risk_never_a_pass(real_profile: ScanReal) -> None:
+    on = host_with("debian-12", engines__seccomp_profile=unknown("no engine config readable"))
+    (finding,) = seccomp.judge(
+        seccomp.needs(real_profile("debian-bookworm-amd64")), seccomp.offers(on)
+    )
+    assert (finding.severity, finding.unknown) == ("risk", ["seccomp profile"])
+
+
+def test_unconfined_engine_has_no_seccomp_finding(real_profile: ScanReal) -> None:
+    on = host("unconfined", OLD_RUNC)
+    assert judge(real_profile("debian-trixie-amd64"), on) == {}
