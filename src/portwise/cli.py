@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from portwise import __version__
-from portwise.errors import PortwiseError
+from portwise.check import exit_code, load_host, load_images, run_check
+from portwise.errors import PortwiseError, UsageError
 from portwise.host.catalog import catalog_names, load_catalog_host
 from portwise.host.collect import collect_host
 from portwise.host.seccomp_table import seccomp_table
@@ -21,7 +25,12 @@ from portwise.image.layers import Limits
 from portwise.image.scan import ScanOptions, scan
 from portwise.model.host import HostProfile
 from portwise.model.schema import SCHEMAS, schema_json
+from portwise.model.verdict import CheckReport
+from portwise.report.explain import render_explain
+from portwise.report.junit import to_junit
+from portwise.report.sarif import to_sarif
 from portwise.report.terminal import ScanProgress, render_host, render_profile, render_seccomp
+from portwise.report.verdicts import render_check
 from portwise.units import parse_size
 
 app = typer.Typer(
@@ -168,6 +177,94 @@ def _print_host(profile: HostProfile, as_json: bool, seccomp: bool = False) -> N
         sys.stdout.write(profile.model_dump_json(indent=2) + "\n")
     else:
         render_host(out, profile)
+
+
+Format = Annotated[str, typer.Option("--format", "-f", help="table | json | sarif | junit")]
+
+
+@app.command("check")
+def check_command(
+    images: Annotated[
+        list[str],
+        typer.Argument(help="Image references (scanned, cached) or saved ImageProfile JSON files."),
+    ],
+    hosts: Annotated[
+        list[str],
+        typer.Option("--host", help="A catalog name, a HostProfile JSON file, or 'local'."),
+    ],
+    output_format: Format = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report here, not stdout.")
+    ] = None,
+    fail_on: Annotated[
+        str, typer.Option(help="fail: exit 2 on FAIL; risk: also exit 1 on RISK.")
+    ] = "fail",
+    catalog: Catalogs = None,
+    platform: Annotated[
+        str | None, typer.Option(help="Platform to pick from a multi-arch index (os/arch[/v]).")
+    ] = None,
+    cache_dir: CacheDir = None,
+    tls_verify: Annotated[
+        bool, typer.Option(help="Verify registry TLS certificates (docker:// references).")
+    ] = True,
+    details: Annotated[bool, typer.Option(help="Print each finding under the table.")] = True,
+) -> None:
+    """Will these images run on these hosts? PASS, RISK or FAIL per pair, why, and what to do."""
+    if output_format not in REPORTS:
+        raise UsageError(f"unknown --format {output_format!r}; use one of {', '.join(REPORTS)}")
+    if fail_on not in ("fail", "risk"):
+        raise UsageError(f"unknown --fail-on {fail_on!r}; use fail or risk")
+    host_profiles = [load_host(spec, catalog or []) for spec in hosts]
+    options = ScanOptions(platform=platform, cache_dir=cache_dir, tls_verify=tls_verify)
+    with ScanProgress(err, enabled=err.is_terminal) as progress:
+        profiles = load_images(images, options, progress.on_layer)
+    report = run_check(profiles, host_profiles)
+    if output_format == "table" and output is None:
+        render_check(out, report, details=details)
+    else:
+        text = REPORTS[output_format](report, fail_on)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(text, encoding="utf-8")
+            err.print(f"wrote {output_format} report to {output}", highlight=False)
+    code = exit_code(report, fail_on)
+    if code:
+        raise typer.Exit(code)
+
+
+def _table_text(report: CheckReport, fail_on: str) -> str:
+    console = Console(record=True, width=160, file=io.StringIO())
+    render_check(console, report)
+    return console.export_text()
+
+
+def _json_text(report: CheckReport, fail_on: str) -> str:
+    return report.model_dump_json(indent=2) + "\n"
+
+
+def _sarif_text(report: CheckReport, fail_on: str) -> str:
+    return json.dumps(to_sarif(report), indent=2) + "\n"
+
+
+def _junit_text(report: CheckReport, fail_on: str) -> str:
+    return to_junit(report, fail_on="risk" if fail_on == "risk" else "fail")
+
+
+REPORTS: dict[str, Callable[[CheckReport, str], str]] = {
+    "table": _table_text,
+    "json": _json_text,
+    "sarif": _sarif_text,
+    "junit": _junit_text,
+}
+
+
+@app.command("explain")
+def explain_command(
+    topic: Annotated[str, typer.Argument(help="A mechanism, finding id or incident id.")],
+) -> None:
+    """Print what a mechanism checks and why, or a documented incident with its sources."""
+    render_explain(out, topic)
 
 
 @app.command("schema")

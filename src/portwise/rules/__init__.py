@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from portwise.rules import arch
+from portwise.rules import arch, kernel, seccomp
 from portwise.rules.base import Mechanism
 
-MECHANISMS: tuple[Mechanism[Any, Any], ...] = (arch.MECHANISM,)
+MECHANISMS: tuple[Mechanism[Any, Any], ...] = (
+    arch.MECHANISM,
+    kernel.MECHANISM,
+    seccomp.MECHANISM,
+)
 
 
 def mechanism(mechanism_id: str) -> Mechanism[Any, Any]:

@@ -85,7 +85,7 @@ def describe(use: Use) -> str:
     elif use.on_failure == "unknown":
         text += "; how the caller handles failure is unknown"
     if use.condition:
-        text += f"; only {use.condition}"
+        text += f"; {'' if use.condition.startswith('only') else 'only '}{use.condition}"
     if not use.certain:
         text += "; the libc version is unknown, so this use is possible, not certain"
     return text

@@ -179,8 +179,9 @@ def _broken(
         id=f"{ID}.{name.lower()}-no-fallback",
         mechanism=ID,
         severity="fail" if certain else "risk",
-        title=f"{syscall} is answered {name} by the host's seccomp profile, and "
-        f"{', '.join(vias)} do{'es' if len(vias) == 1 else ''} not fall back on {name}",
+        title=f"{syscall} gets {name} from the seccomp profile; {', '.join(vias)} "
+        f"fall{'s' if len(vias) == 1 else ''} back only on "
+        f"{'/'.join(sorted({e for u in broken for e in u.fallback_errnos}))}",
         explanation=(
             f"The image's libc tries {syscall} first and falls back to the older call only on "
             f"{', '.join(sorted({e for u in broken for e in u.fallback_errnos}))}. This host's "

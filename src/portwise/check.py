@@ -1,0 +1,116 @@
+"""`portwise check`: gather image and host profiles from what the user named, judge every pair.
+
+Images are references (scanned, using the layer cache) or saved ImageProfile JSON; hosts are
+`local`, a HostProfile JSON file, or a catalog name. Loading lives here so the CLI stays thin
+and the judging (verdict.py) never learns where a profile came from.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from portwise import __version__
+from portwise.errors import UsageError
+from portwise.host.catalog import catalog_names, load_catalog_host
+from portwise.host.collect import collect_host
+from portwise.image.scan import LayerProgress, ScanOptions, scan
+from portwise.knowledge import incidents, seccomp
+from portwise.knowledge.libc import model_version
+from portwise.model.host import HostProfile
+from portwise.model.image import ImageProfile
+from portwise.model.verdict import CheckReport, Status
+from portwise.verdict import check
+
+LOCAL = "local"
+EXIT_FAIL = 2
+EXIT_RISK = 1
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()[:5]
+    )
+
+
+def _saved_profile(path: Path) -> list[ImageProfile] | None:
+    """A saved `portwise scan --json` document (one profile or a list), or None if not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"image profile {path}: cannot be read as JSON: {exc}") from exc
+    items = data if isinstance(data, list) else [data]
+    try:
+        return [ImageProfile.model_validate(item) for item in items]
+    except ValidationError as exc:
+        raise UsageError(
+            f"image profile {path} is not a valid ImageProfile: {_errors(exc)}"
+        ) from exc
+
+
+def load_images(
+    references: Sequence[str],
+    options: ScanOptions,
+    on_layer: LayerProgress | None = None,
+) -> list[ImageProfile]:
+    profiles: list[ImageProfile] = []
+    for ref in references:
+        path = Path(ref)
+        if ref.endswith(".json") and path.is_file():
+            profiles.extend(_saved_profile(path) or [])
+        else:
+            profiles.extend(scan(ref, options, on_layer))
+    return profiles
+
+
+def load_host(spec: str, catalogs: Sequence[Path] = ()) -> HostProfile:
+    if spec == LOCAL:
+        return collect_host(Path("/"), LOCAL)
+    path = Path(spec)
+    if spec.endswith(".json") or path.is_file():
+        if not path.is_file():
+            raise UsageError(f"host profile file {spec} does not exist")
+        try:
+            return HostProfile.model_validate_json(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"host profile {spec}: cannot be read: {exc}") from exc
+        except ValidationError as exc:
+            raise UsageError(
+                f"host profile {spec} is not a valid HostProfile: {_errors(exc)}"
+            ) from exc
+    if spec not in catalog_names(catalogs):
+        raise UsageError(
+            f"unknown host {spec!r}: not 'local', not a file, not a catalog name",
+            hint="`portwise hosts` lists the catalog",
+        )
+    return load_catalog_host(spec, catalogs)
+
+
+def knowledge_versions() -> dict[str, str]:
+    return {
+        "seccomp": seccomp.data_version(),
+        "libc": model_version(),
+        "incidents": incidents.data_version(),
+    }
+
+
+def run_check(images: Sequence[ImageProfile], hosts: Sequence[HostProfile]) -> CheckReport:
+    matrix = check(images, hosts)
+    return CheckReport(
+        portwise_version=__version__,
+        knowledge=knowledge_versions(),
+        verdicts=matrix.verdicts(),
+    )
+
+
+def exit_code(report: CheckReport, fail_on: str) -> int:
+    """0 when every pair passes; 2 on any FAIL; 1 on RISK only with --fail-on risk."""
+    statuses: set[Status] = {v.status for v in report.verdicts}
+    if "FAIL" in statuses:
+        return EXIT_FAIL
+    if "RISK" in statuses and fail_on == "risk":
+        return EXIT_RISK
+    return 0

@@ -1,0 +1,208 @@
+"""Kernel version: what the image's user space expects of the host kernel's age.
+
+Three checks. glibc before 2.36 refuses to start on a kernel older than the minimum it was
+configured for ("FATAL: kernel too old"); 2.36 removed that check (release announcement, and
+bullseye's ld.so has the message where bookworm's does not). The minimum is the ABI-tag note
+of libc.so.6. Statically linked glibc programs carry the same check in their own note. And every
+system call the image may issue that is newer than the host kernel answers ENOSYS there: fine
+where the caller falls back on ENOSYS (glibc's clone3, statx), fatal where it does not.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from portwise.image.binaries import version_key
+from portwise.knowledge import incidents, syscalls
+from portwise.knowledge.architectures import machine_of
+from portwise.model.host import HostProfile
+from portwise.model.image import ImageProfile
+from portwise.model.verdict import Evidence, Finding
+from portwise.rules.base import Known, Mechanism, host_evidence, known, unknown_fact
+from portwise.rules.fallback import Use, describe, outcome, uses
+
+ID = "kernel"
+ENOSYS = 38
+CHECK_REMOVED = (2, 36)  # glibc 2.36: "The Linux kernel version check has been removed"
+ANNOUNCEMENT = "https://sourceware.org/pipermail/libc-announce/2022/000034.html"
+
+
+@dataclass(frozen=True, slots=True)
+class KernelNeeds:
+    machine: str
+    glibc: str | None  # shipped version
+    libc_minimum: tuple[str, str] | None  # (min kernel, path of libc.so.6)
+    static_minimum: tuple[str, str] | None  # highest among static glibc programs
+    uses: tuple[Use, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KernelOffers:
+    release: Known[str]
+
+
+def _is_libc(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return name == "libc.so.6" or bool(re.fullmatch(r"libc-2\.\d+\.so", name))
+
+
+def _highest(pairs: list[tuple[str, str]]) -> tuple[str, str] | None:
+    return max(pairs, key=lambda p: (version_key(p[0]), p[1]), default=None)
+
+
+def needs(image: ImageProfile) -> KernelNeeds:
+    libc = [(b.min_kernel, b.path) for b in image.binaries if b.min_kernel and _is_libc(b.path)]
+    static = [
+        (b.min_kernel, b.path)
+        for b in image.binaries
+        if b.min_kernel and b.linkage != "dynamic" and b.libc == "glibc"
+    ]
+    glibc = next((c.version for c in image.libc if c.family == "glibc"), None)
+    return KernelNeeds(
+        machine_of(image.platform.architecture),
+        glibc,
+        _highest(libc),
+        _highest(static),
+        uses(image),
+    )
+
+
+def offers(host: HostProfile) -> KernelOffers:
+    return KernelOffers(known(host.kernel.release))
+
+
+def _release(text: str) -> tuple[int, ...]:
+    return version_key(text)[:3]
+
+
+def judge(need: KernelNeeds, offer: KernelOffers) -> tuple[Finding, ...]:
+    if not (need.uses or need.libc_minimum or need.static_minimum):
+        return ()
+    if offer.release.value is None:
+        return (
+            unknown_fact(
+                ID,
+                "release-unknown",
+                fact="kernel release",
+                fact_value=offer.release,
+                why_needed="The image's libc and system calls expect a minimum kernel version.",
+            ),
+        )
+    host = _release(offer.release.value)
+    host_side = [host_evidence("kernel release", offer.release)]
+    findings: list[Finding] = []
+    if need.libc_minimum and version_key(need.libc_minimum[0]) > host:
+        findings.append(_too_old(need, need.libc_minimum, host_side, static=False))
+    if need.static_minimum and version_key(need.static_minimum[0]) > host:
+        findings.append(_too_old(need, need.static_minimum, host_side, static=True))
+    findings.extend(_missing_calls(need, host, host_side))
+    return tuple(findings)
+
+
+def _too_old(
+    need: KernelNeeds, minimum: tuple[str, str], host_side: list[str], *, static: bool
+) -> Finding:
+    version, path = minimum
+    checks = None if static or need.glibc is None else version_key(need.glibc) < CHECK_REMOVED
+    ids = incidents.matching(ID, case="kernel-too-old")
+    if checks is False:
+        severity, title = "risk", f"glibc {need.glibc} was built for kernel {version} or newer"
+        why = (
+            f"glibc {need.glibc} no longer refuses to start on an older kernel (the check went "
+            "in 2.36), but it was configured assuming every call of that kernel exists; "
+            "functions without a fallback fail with ENOSYS."
+        )
+    else:
+        severity = "fail" if checks else "risk"
+        title = f"FATAL: kernel too old: {path} requires kernel {version} or newer"
+        why = (
+            "glibc before 2.36 compares the running kernel with the minimum it was configured "
+            "for and aborts at startup, before the program runs."
+            + (
+                ""
+                if checks
+                else " The glibc version of this program is not known, so portwise cannot "
+                "tell whether it still performs the check (2.36 removed it)."
+            )
+        )
+    return Finding(
+        id=f"{ID}.too-old-for-libc" if checks is not False else f"{ID}.below-libc-minimum",
+        mechanism=ID,
+        severity=severity,
+        title=title,
+        explanation=why,
+        evidence=Evidence(
+            image=[
+                f"{path}: ABI-tag note minimum kernel {version}"
+                + (f" (glibc {need.glibc})" if need.glibc and not static else "")
+            ],
+            host=host_side,
+        ),
+        mitigations_host=[f"a host kernel {version} or newer"],
+        mitigations_image=["a base image from a distribution release that supports this kernel"],
+        unknown=[] if checks is not None else [f"glibc version linked into {path}"],
+        incidents=ids,
+        references=[ANNOUNCEMENT, *incidents.references(ids)],
+    )
+
+
+def _missing_calls(need: KernelNeeds, host: tuple[int, ...], host_side: list[str]) -> list[Finding]:
+    findings: list[Finding] = []
+    handled: list[str] = []
+    for use in need.uses:
+        since = syscalls.introduced(use.syscall, need.machine)
+        if since is None or version_key(since) <= host:
+            continue
+        result = outcome(use, ENOSYS)
+        if result in ("ok", "returned"):
+            handled.append(f"{use.syscall} (Linux {since}) via {use.via}: {result}")
+            continue
+        certain = result == "broken" and use.certain and not use.condition
+        findings.append(
+            Finding(
+                id=f"{ID}.missing-syscall",
+                mechanism=ID,
+                severity="fail" if certain else "risk",
+                title=f"{use.syscall} needs Linux {since}; this kernel answers ENOSYS",
+                explanation=(
+                    f"{use.syscall} first appeared in Linux {since}. "
+                    + (
+                        "Its caller does not fall back, so the operation fails."
+                        if result == "broken"
+                        else "portwise does not know whether its caller falls back."
+                    )
+                ),
+                evidence=Evidence(image=[describe(use)], host=host_side),
+                mitigations_host=[f"a host kernel {since} or newer"],
+                mitigations_image=["a base image built for older kernels"],
+                unknown=[] if result == "broken" else [f"how {use.example} handles ENOSYS"],
+                references=["https://man7.org/linux/man-pages/man2/syscalls.2.html"],
+            )
+        )
+    if handled:
+        findings.append(
+            Finding(
+                id=f"{ID}.newer-syscalls-handled",
+                mechanism=ID,
+                severity="info",
+                title=f"{len(handled)} system calls are newer than this kernel; callers cope",
+                explanation=(
+                    "These calls answer ENOSYS here; their callers fall back to an older call "
+                    "or report an ordinary error, as the libc model records."
+                ),
+                evidence=Evidence(image=handled[:20], host=host_side),
+            )
+        )
+    return findings
+
+
+MECHANISM: Mechanism[KernelNeeds, KernelOffers] = Mechanism(
+    id=ID,
+    title="Kernel version",
+    doc=__doc__ or "",
+    needs=needs,
+    offers=offers,
+    judge=judge,
+    references=(ANNOUNCEMENT,),
+)

@@ -1,0 +1,111 @@
+"""`portwise check` and `portwise explain` end to end on a real image: formats and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "portwise", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def trixie(real_images: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """The real trixie image, and its profile saved by `portwise scan --json`."""
+    cache = tmp_path_factory.mktemp("cache")
+    ref = f"oci:{real_images}/oci/debian-trixie-amd64:latest"
+    saved = cache / "trixie.json"
+    done = run("scan", "--json", ref, "--cache-dir", str(cache))
+    assert done.returncode == 0, done.stderr
+    saved.write_text(done.stdout)
+    return ref, saved
+
+
+def test_clone3_pair_fails_with_exit_2_and_the_fixed_engine_passes(
+    trixie: tuple[str, Path],
+) -> None:
+    _, saved = trixie
+    failing = run("check", str(saved), "--host", "ubuntu-20.04-docker-20.10.9", "-f", "json")
+    assert failing.returncode == 2, failing.stderr
+    report = json.loads(failing.stdout)
+    (verdict,) = report["verdicts"]
+    assert verdict["status"] == "FAIL"
+    assert "glibc234-clone3" in {i for f in verdict["findings"] for i in f["incidents"]}
+    schema = json.loads(run("schema", "verdict").stdout)
+    jsonschema.validate(report, schema)
+
+
+def test_fail_on_risk_turns_a_risk_into_exit_1(trixie: tuple[str, Path], tmp_path: Path) -> None:
+    """rhel-7.9 records no seccomp profile for docker 1.13: unknown, so RISK, never PASS."""
+    _, saved = trixie
+    plain = run("check", str(saved), "--host", "rhel-7.9", "-f", "json")
+    statuses = {v["status"] for v in json.loads(plain.stdout)["verdicts"]}
+    assert statuses == {"RISK"}
+    assert plain.returncode == 0
+    strict = run("check", str(saved), "--host", "rhel-7.9", "--fail-on", "risk", "-f", "junit")
+    assert strict.returncode == 1
+    assert "<failure" in strict.stdout
+
+
+def test_sarif_to_a_file_and_table_on_stdout(trixie: tuple[str, Path], tmp_path: Path) -> None:
+    ref, saved = trixie
+    out = tmp_path / "r.sarif"
+    done = run(
+        "check", str(saved), "--host", "ubuntu-20.04-docker-20.10.9", "-f", "sarif", "-o", str(out)
+    )
+    assert done.returncode == 2
+    sarif = json.loads(out.read_text())
+    assert sarif["version"] == "2.1.0"
+    assert any(r["ruleId"] == "seccomp.eperm-no-fallback" for r in sarif["runs"][0]["results"])
+    table = run(
+        "check", ref, "--host", "ubuntu-20.04-docker-20.10.10", "--cache-dir", str(saved.parent)
+    )
+    assert "ubuntu-20.04-docker-20.10.10" in table.stdout
+    # clone3 is fixed in 20.10.10; fchmodat2 then depends on the runc version, not recorded
+    assert "1 pair: 0 FAIL, 1 RISK, 0 PASS" in table.stdout
+    assert "runc version" in table.stdout
+    assert table.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--host", "no-such-host"], "unknown host 'no-such-host'"),
+        (["--host", "/nonexistent/host.json"], "does not exist"),
+        (["--host", "debian-12", "-f", "yaml"], "unknown --format 'yaml'"),
+        (["--host", "debian-12", "--fail-on", "never"], "unknown --fail-on 'never'"),
+    ],
+)
+def test_bad_arguments_name_what_was_wrong(
+    trixie: tuple[str, Path], args: list[str], message: str
+) -> None:
+    done = run("check", str(trixie[1]), *args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert done.stdout == ""
+
+
+def test_bad_profile_files_are_refused_with_their_path(tmp_path: Path) -> None:
+    bad_image = tmp_path / "image.json"
+    bad_image.write_text('{"reference": "x"}')
+    done = run("check", str(bad_image), "--host", "debian-12")
+    assert done.returncode == 2 and "image.json is not a valid ImageProfile" in done.stderr
+    bad_host = tmp_path / "host.json"
+    bad_host.write_text("{not json")
+    done = run("check", str(bad_image), "--host", str(bad_host))
+    assert done.returncode == 2 and "host.json is not a valid HostProfile" in done.stderr
+
+
+def test_explain_prints_mechanisms_and_incidents() -> None:
+    mechanism = run("explain", "seccomp.eperm-no-fallback")
+    assert mechanism.returncode == 0 and "ENOSYS" in mechanism.stdout
+    incident = run("explain", "glibc234-clone3")
+    assert "https://github.com/moby/moby/issues/42680" in incident.stdout
+    unknown = run("explain", "nothing-like-this")
+    assert unknown.returncode == 2 and "nothing is called" in unknown.stderr
