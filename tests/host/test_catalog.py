@@ -76,10 +76,18 @@ def test_every_fact_is_sourced_by_url_or_explained(name: str) -> None:
             assert (fact.get("unknown") or "").strip(), f"{name}: {where} lacks a reason"
 
 
+# GA kernels recorded from memory earlier and not yet confirmed against a public page: unknown
+# (with where to check) until someone reads the page; every other entry must name its kernel.
+UNCONFIRMED_KERNELS = {"centos-6", "debian-11", "debian-12", "rhel-7.9", "rhel-8.10", "rhel-9.4"}
+
+
 @pytest.mark.parametrize("name", catalog_names())
 def test_kernel_basics_present(name: str) -> None:
     profile = load_catalog_host(name)
-    assert profile.kernel.release.value
+    if name in UNCONFIRMED_KERNELS:
+        assert "check https://" in (profile.kernel.release.unknown or "")
+    else:
+        assert profile.kernel.release.value
     assert profile.kernel.architecture.value == "x86-64"
     assert profile.kernel.page_size.value == 4096
     assert profile.cgroup.version.value in {"v1", "v2", "hybrid"}
@@ -170,3 +178,26 @@ def test_entry_matches_published_json_schema(name: str) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     doc = json.loads((CATALOG_DIR / f"{name}.json").read_text())
     jsonschema.validate(doc, HostProfile.model_json_schema())
+
+
+def test_runner_and_node_hosts() -> None:
+    for name in ("github-actions-ubuntu-22.04", "github-actions-ubuntu-24.04"):
+        runner = load_catalog_host(name)
+        versions = {t.name: t.version.value for t in runner.engines.engines.value or []}
+        assert versions["docker"] == "28.0.4"
+        assert runner.engines.seccomp_profile.value == "docker-27.5.1"
+        assert "actions/runner-images/blob/" in (runner.kernel.release.source or "")
+    node = load_catalog_host("bottlerocket-1.26-aws-k8s-1.31")
+    assert node.engines.seccomp_profile.value == "containerd-1.7.13"
+    assert [t.name for t in node.engines.engines.value or []] == ["containerd"]
+    assert node.security.selinux.value == "enforcing"
+    fcos = load_catalog_host("fedora-coreos-40-stable")
+    assert fcos.engines.seccomp_profile.value == "podman-common-0.60.4"
+    assert fcos.cgroup.version.value == "v2"
+    rhel7 = load_catalog_host("rhel-7.9")
+    assert [t.version.value for t in rhel7.engines.engines.value or []] == ["1.13.1"]
+
+
+def test_no_unverified_markers_left() -> None:
+    for path in CATALOG_DIR.glob("*.json"):
+        assert "not checked against the page" not in path.read_text(), path.name

@@ -356,7 +356,8 @@ def test_catalog_cli() -> None:
         text=True,
         check=True,
     )
-    assert json.loads(shown.stdout)["kernel"]["release"]["value"].startswith("3.10.0")
+    engines = json.loads(shown.stdout)["engines"]["engines"]["value"]
+    assert [e["version"]["value"] for e in engines] == ["1.13.1"]
     missing = subprocess.run(
         [sys.executable, "-m", "portwise", "host", "show", "nope"], capture_output=True, text=True
     )

@@ -255,3 +255,11 @@ def test_first_list_matches_the_real_source(name: str) -> None:
         assert decide(name, call, "x86-64").action == "allow", call
     total = len(re.findall(r'^\s*"\w+",', text, re.M))  # one name per line in the long lists
     assert total <= sum(len(r["names"]) for r in p["rules"])
+
+
+def test_unnamed_call_is_not_called_named_when_libseccomp_lacks_it() -> None:
+    # mseal: not in containerd 1.7.13's profile, and unknown to libseccomp 2.5.5
+    d = decide("containerd-1.7.13", "mseal", "x86-64", libseccomp="2.5.5")
+    assert d.reason.startswith("not named") and "named but skipped" not in d.reason
+    named = decide("containerd-2.2.4", "mseal", "x86-64", libseccomp="2.5.5")
+    assert "named but skipped" in named.reason

@@ -5,8 +5,8 @@ docker 1.13, Ubuntu 20.04 with Docker 20.10.9, ...). Entries are validated when 
 bad file is reported with its path instead of surfacing later as a wrong verdict. A user's own
 directories extend the packaged catalog and override entries of the same name.
 
-A source ending in "[not checked against the page: ...]" names where the fact can be checked
-but was recorded from memory: treat it as a lead, not as evidence, until someone verifies it.
+A fact nobody has confirmed against a public page is recorded as unknown, its reason naming where
+to check; a recalled value is never stored as if it were read.
 """
 
 from __future__ import annotations

@@ -225,7 +225,7 @@ def decide(
     prefix = (
         f"unknown to libseccomp {libseccomp} (first known in {missing} on {arch}): "
         f"named but skipped, falls to default"
-        if missing
+        if missing and matches
         else "not named"
     )
     stub_possible = p["defaultAction"] != "allow" and p.get("defaultErrnoRet") != ENOSYS
