@@ -201,11 +201,13 @@ def cuda_need(image: ImageProfile) -> CudaNeed | None:
         m = re.match(r"(\d+\.\d+)", env["CUDA_VERSION"])
         version = m.group(1) if m else None
         return CudaNeed(version, None, disable, f"env CUDA_VERSION={env['CUDA_VERSION']}")
+    # libcudart.so.12.4.127 (toolkit) or libcudart.so.12 (pip wheels: the major alone, read
+    # as X.0, the oldest release of that family)
     best: tuple[tuple[int, int], str] | None = None
     for f in image.files:
         m = _CUDART.search(f.path)
-        if m and m.group(2) is not None:
-            key = (int(m.group(1)), int(m.group(2)))
+        if m:
+            key = (int(m.group(1)), int(m.group(2) or 0))
             if best is None or key > best[0]:
                 best = (key, f.path)
     if best is not None:
