@@ -40,6 +40,11 @@ GLIBC_NOTE = (
     "https://sourceware.org/git/?p=glibc.git;a=commit;h=ecce11aa0752735c4fd730da6e7c9e0b98e12fb8"
 )
 LIBC_SONAMES = {"libc.so.6", "ld-linux-x86-64.so.2"}
+HOW_KNOWN = {
+    "libc": "glibc's own ISA note",
+    "note": "GNU property note",
+    "code": "instructions found by disassembly",
+}
 TABLE_EXTENSIONS = {ext for exts in LEVELS.values() for ext in exts}
 
 
@@ -201,7 +206,7 @@ def _fail(group: Group, missing: list[str], offer: CpuOffers) -> Finding:
         ],
         incidents=ids,
         references=[
-            GLIBC_CHECK if case == "libc-level" else GLIBC_NOTE,
+            *{"libc-level": [GLIBC_CHECK], "isa-level": [GLIBC_NOTE]}.get(case, []),
             PSABI,
             *incidents.references(ids),
         ],
@@ -224,7 +229,8 @@ def _unknown(groups: list[Group], offer: CpuOffers) -> Finding:
         fact_value=offer.level,
         why_needed=why,
         image_evidence=[
-            f"{g.count} binaries need {g.level} ({g.source}), e.g. {g.example}" for g in groups
+            f"{g.count} binaries need {g.level} ({HOW_KNOWN[g.source]}), e.g. {g.example}"
+            for g in groups
         ],
         incidents=ids,
         references=[PSABI, *incidents.references(ids)],
@@ -253,8 +259,8 @@ def _unexamined(need: CpuNeeds, offer: CpuOffers) -> Finding | None:
             host=_host_side(offer),
         ),
         mitigations_image=[
-            "scan the image with `portwise scan --cpu-scan` (or `check` a profile made with "
-            "it): each binary's instructions are decoded and its real level recorded"
+            "scan the image with --cpu-scan: each binary's instructions are decoded and its "
+            "real level recorded"
         ],
         unknown=["ISA level of binaries without a note"],
         references=[PSABI],
