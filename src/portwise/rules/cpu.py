@@ -159,6 +159,10 @@ def _ids(group: Group, missing: list[str] | tuple[str, ...]) -> list[str]:
     )
 
 
+def _need_line(g: Group) -> str:
+    return f"{g.count} binaries need {g.level} ({HOW_KNOWN[g.source]}), e.g. {g.example}"
+
+
 def _fail(group: Group, missing: list[str], offer: CpuOffers) -> Finding:
     lacks = ", ".join(missing)
     ids = _ids(group, missing)
@@ -191,9 +195,7 @@ def _fail(group: Group, missing: list[str], offer: CpuOffers) -> Finding:
         title=title,
         explanation=f"The host CPU lacks {lacks}. {how}",
         evidence=Evidence(
-            image=[
-                f"{group.count} binaries need {group.level} ({group.source}), e.g. {group.example}"
-            ],
+            image=[_need_line(group)],
             host=[*_host_side(offer), f"missing: {lacks}"],
         ),
         mitigations_host=[
