@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -105,6 +108,52 @@ def storage_filesystem(files: HostFiles, storage: dict[str, Any]) -> Fact[str]:
         " (xfs: overlay needs ftype=1, which /proc/mounts does not show)" if fstype == "xfs" else ""
     )
     return Fact.of(fstype, f"file /proc/mounts: {graphroot} is on {point}{note}")
+
+
+# Filesystems whose directory entries always carry the file type (d_type) on Linux; ext4 only
+# lacks it when made with -O ^filetype, which mkfs.ext4 never does by default.
+D_TYPE_ALWAYS = frozenset({"ext4", "btrfs", "tmpfs"})
+TIMEOUT_S = 10
+
+
+def parse_xfs_ftype(xfs_info_output: str) -> bool | None:
+    """`naming =version 2 bsize=4096 ascii-ci=0, ftype=1` -> True; no ftype field -> None."""
+    match = re.search(r"\bftype=([01])\b", xfs_info_output)
+    return match.group(1) == "1" if match else None
+
+
+def storage_d_type(files: HostFiles, storage: dict[str, Any]) -> Fact[bool]:
+    """Whether overlay's backing filesystem records d_type: known for some filesystems by
+    type, for xfs only from xfs_info's ftype (a live host with xfsprogs); otherwise unknown."""
+    graphroot = str(storage.get("graphroot") or DEFAULT_GRAPHROOT)
+    try:
+        found = mount_of(files.read_text("/proc/mounts"), graphroot)
+    except Unreadable as exc:
+        return Fact.missing(exc.reason)
+    if found is None:
+        return Fact.missing(f"no mount contains {graphroot}")
+    point, fstype = found
+    if fstype in D_TYPE_ALWAYS:
+        return Fact.of(
+            True, f"file /proc/mounts: {graphroot} is on {point}, {fstype} (records d_type)"
+        )
+    if fstype != "xfs":
+        return Fact.missing(f"{graphroot} is on {fstype}: its d_type support is not known here")
+    if not files.is_live:
+        return Fact.missing("xfs: ftype needs xfs_info, and tools are not run under --root")
+    tool = shutil.which("xfs_info")
+    if tool is None:
+        return Fact.missing("xfs: ftype unknown without xfs_info (xfsprogs)")
+    try:
+        done = subprocess.run(
+            [tool, point], capture_output=True, text=True, timeout=TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Fact.missing(f"xfs_info {point} failed: {exc}")
+    ftype = parse_xfs_ftype(done.stdout)
+    if ftype is None:
+        return Fact.missing(f"xfs_info {point} printed no ftype (exit {done.returncode})")
+    return Fact.of(ftype, f"xfs_info {point}: ftype={int(ftype)}")
 
 
 def storage_driver(storage: dict[str, Any], used: list[str]) -> Fact[str]:

@@ -7,6 +7,7 @@ its library file name, which works under a root too.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from portwise.host.engine_config import (
     podman_seccomp_file,
     profile_by_content,
     storage_conf,
+    storage_d_type,
     storage_driver,
     storage_filesystem,
 )
@@ -90,7 +92,9 @@ def read_engines(files: HostFiles) -> EngineFacts:
         default_runtime=_setting(settings, "engine", "runtime", where),
         storage_driver=storage_driver(storage, storage_files),
         storage_filesystem=storage_filesystem(files, storage),
+        storage_d_type=storage_d_type(files, storage),
         iptables_backend=_iptables(files),
+        iptables_rules=_iptables_rules(files),
     )
     if not files.is_live:
         return configured.model_copy(
@@ -161,6 +165,47 @@ def _iptables(files: HostFiles) -> Fact[str]:
         if backend
         else Fact.missing(f"iptables --version said {done.stdout.strip()!r}")
     )
+
+
+IPTABLES_SAVE = {"legacy": "iptables-legacy-save", "nf_tables": "iptables-nft-save"}
+
+
+def count_rules(save_output: str) -> int:
+    """Rules in iptables-save output: one `-A CHAIN ...` line each (policies are not rules)."""
+    return sum(1 for line in save_output.splitlines() if line.startswith("-A "))
+
+
+def _iptables_rules(files: HostFiles) -> Fact[dict[str, int]]:
+    """How many rules each back end holds: rules written through the other back end than the
+    one `iptables` drives (e.g. an engine's legacy rules on an nf_tables host) go unseen."""
+    if not files.is_live:
+        return Fact.missing("tools are not run under --root")
+    if os.geteuid() != 0:
+        return Fact.missing("listing rules needs root (iptables-legacy-save, iptables-nft-save)")
+    counts: dict[str, int] = {}
+    used: list[str] = []
+    failures: list[str] = []
+    for backend, name in IPTABLES_SAVE.items():
+        path = shutil.which(name)
+        if path is None:
+            continue
+        try:
+            done = subprocess.run(
+                [path], capture_output=True, text=True, timeout=TIMEOUT_S, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            failures.append(f"{name} failed: {exc}")
+            continue
+        if done.returncode != 0:
+            failures.append(f"{name} exited {done.returncode}")
+            continue
+        counts[backend] = count_rules(done.stdout)
+        used.append(name)
+    if not counts:
+        return Fact.missing(
+            "; ".join(failures) or "neither iptables-legacy-save nor iptables-nft-save is installed"
+        )
+    return Fact.of(counts, f"{', '.join(used)} (-A lines counted)")
 
 
 def _setting(settings: dict[str, dict[str, Any]], table: str, key: str, where: str) -> Fact[Any]:

@@ -102,6 +102,14 @@ class EngineFacts(Frozen):
         default_factory=lambda: Fact[str].missing("not read"),
         description="nf_tables | legacy: what `iptables` drives (engines write rules through it)",
     )
+    storage_d_type: Fact[bool] = Field(
+        default_factory=lambda: Fact[bool].missing("not read"),
+        description="whether the storage root's filesystem records d_type (overlay needs it)",
+    )
+    iptables_rules: Fact[dict[str, int]] = Field(
+        default_factory=lambda: Fact[dict[str, int]].missing("not read"),
+        description="rules per back end (legacy, nf_tables): which one holds the engines' rules",
+    )
 
 
 class GpuFacts(Frozen):

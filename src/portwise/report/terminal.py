@@ -202,6 +202,14 @@ def render_host(console: Console, host: HostProfile) -> None:
             else "none found",
         )
     table.add_row("libseccomp", _shown(host.engines.libseccomp))
+    table.add_row("storage d_type", _shown(host.engines.storage_d_type))
+    rules = host.engines.iptables_rules.value
+    table.add_row(
+        "iptables rules",
+        ", ".join(f"{backend} {n}" for backend, n in rules.items())
+        if rules is not None
+        else _shown(host.engines.iptables_rules),
+    )
     options = kernel.config.value or {}
     table.add_row(
         "kernel config", f"{len(options)} relevant options" if options else _shown(kernel.config)
