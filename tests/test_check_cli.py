@@ -79,7 +79,7 @@ def test_sarif_to_a_file_and_table_on_stdout(trixie: tuple[str, Path], tmp_path:
         (["--host", "no-such-host"], "unknown host 'no-such-host'"),
         (["--host", "/nonexistent/host.json"], "does not exist"),
         (["--host", "debian-12", "-f", "yaml"], "unknown --format 'yaml'"),
-        (["--host", "debian-12", "--fail-on", "never"], "unknown --fail-on 'never'"),
+        (["--host", "debian-12", "--fail-on", "sometimes"], "unknown --fail-on 'sometimes'"),
     ],
 )
 def test_bad_arguments_name_what_was_wrong(

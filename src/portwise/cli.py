@@ -197,7 +197,8 @@ def check_command(
         Path | None, typer.Option("--output", "-o", help="Write the report here, not stdout.")
     ] = None,
     fail_on: Annotated[
-        str, typer.Option(help="fail: exit 2 on FAIL; risk: also exit 1 on RISK.")
+        str,
+        typer.Option(help="fail: exit 2 on FAIL; risk: also exit 1 on RISK; never: exit 0."),
     ] = "fail",
     catalog: Catalogs = None,
     platform: Annotated[
@@ -212,8 +213,8 @@ def check_command(
     """Will these images run on these hosts? PASS, RISK or FAIL per pair, why, and what to do."""
     if output_format not in REPORTS:
         raise UsageError(f"unknown --format {output_format!r}; use one of {', '.join(REPORTS)}")
-    if fail_on not in ("fail", "risk"):
-        raise UsageError(f"unknown --fail-on {fail_on!r}; use fail or risk")
+    if fail_on not in ("fail", "risk", "never"):
+        raise UsageError(f"unknown --fail-on {fail_on!r}; use fail, risk or never")
     host_profiles = [load_host(spec, catalog or []) for spec in hosts]
     options = ScanOptions(platform=platform, cache_dir=cache_dir, tls_verify=tls_verify)
     with ScanProgress(err, enabled=err.is_terminal) as progress:

@@ -33,7 +33,19 @@ class Use:
     source: str | None
 
 
+_last: list[tuple[ImageProfile, tuple[Use, ...]]] = []
+
+
 def uses(image: ImageProfile) -> tuple[Use, ...]:
+    """The image's syscall uses; the last image's are kept, as every mechanism asks in turn."""
+    if _last and _last[0][0] is image:
+        return _last[0][1]
+    found = _uses(image)
+    _last[:] = [(image, found)]
+    return found
+
+
+def _uses(image: ImageProfile) -> tuple[Use, ...]:
     return tuple(
         Use(
             need.name,

@@ -26,6 +26,7 @@ ID = "kernel"
 ENOSYS = 38
 CHECK_REMOVED = (2, 36)  # glibc 2.36: "The Linux kernel version check has been removed"
 ANNOUNCEMENT = "https://sourceware.org/pipermail/libc-announce/2022/000034.html"
+_OLD_LIBC = re.compile(r"/libc-2\.\d+\.so\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +44,10 @@ class KernelOffers:
 
 
 def _is_libc(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    return name == "libc.so.6" or bool(re.fullmatch(r"libc-2\.\d+\.so", name))
+    """libc.so.6, or libc-2.NN.so before glibc 2.34 made libc.so.6 the file itself."""
+    if path.endswith("/libc.so.6"):
+        return True
+    return "/libc-2." in path and bool(_OLD_LIBC.search(path))
 
 
 def _highest(pairs: list[tuple[str, str]]) -> tuple[str, str] | None:

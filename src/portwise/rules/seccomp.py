@@ -12,6 +12,7 @@ sees as an ordinary failure (mount, ptrace without the capability) is only noted
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -59,8 +60,16 @@ def offers(host: HostProfile) -> SeccompOffers:
         known(host.kernel.architecture),
         known(host.engines.libseccomp),
         runc_stub(host),
-        host.kernel.release.value,
+        _kernel_version(host.kernel.release.value),
     )
+
+
+def _kernel_version(release: str | None) -> str | None:
+    """Only the version matters (profiles' minKernel); patch suffixes would split groups."""
+    if release is None:
+        return None
+    parts = re.match(r"\d+(?:\.\d+){0,2}", release)
+    return parts.group(0) if parts else None
 
 
 @lru_cache(maxsize=65536)
