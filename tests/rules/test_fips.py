@@ -68,3 +68,12 @@ def test_real_debian_openssl_ignores_the_host_mode(tmp_path: Path, debian_packag
     assert (finding.id, finding.severity) == ("fips.host-mode-ignored", "info")
     assert judge(image, UNKNOWN) == ()
     assert judge(image, OFF) == ()
+
+
+def test_a_kernel_without_the_fips_sysctl_cannot_be_in_fips_mode(real_profile: ScanReal) -> None:
+    """/proc/sys/crypto/fips_enabled exists only with CONFIG_CRYPTO_FIPS (this machine's case)."""
+    host = host_with(
+        "debian-12", security__fips=unknown("/proc/sys/crypto/fips_enabled does not exist")
+    )
+    assert fips.offers(host).fips.value is False
+    assert judge(rhel8(real_profile("debian-bookworm-amd64")), host) == ()

@@ -41,7 +41,11 @@ def needs(image: ImageProfile) -> FipsNeeds:
 
 
 def offers(host: HostProfile) -> FipsOffers:
-    return FipsOffers(known(host.security.fips))
+    fact = known(host.security.fips)
+    if fact.value is None and (fact.unknown or "").endswith("fips_enabled does not exist"):
+        # the sysctl exists only in kernels built with CONFIG_CRYPTO_FIPS: no FIPS mode here
+        return FipsOffers(Known(False, f"{fact.unknown} (kernel without FIPS support)", None))
+    return FipsOffers(fact)
 
 
 def judge(need: FipsNeeds, offer: FipsOffers) -> tuple[Finding, ...]:
