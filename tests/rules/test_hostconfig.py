@@ -13,7 +13,6 @@ import pytest
 from debimage import Unpack, deb_image
 from hostkit import ScanReal, fact, host_with, unknown
 
-from portwise.model.host import EngineFacts
 from portwise.model.image import ImageProfile, Package
 from portwise.rules import hostconfig
 
@@ -92,18 +91,13 @@ def overlay_on(filesystem: str, **more: object):  # type: ignore[no-untyped-def]
 
 
 def test_overlay_on_xfs_with_unknown_ftype_is_a_risk_for_any_image(real_profile: ScanReal) -> None:
-    host = overlay_on("xfs")
-    if "storage_d_type" in EngineFacts.model_fields:
-        host = overlay_on("xfs", engines__storage_d_type=unknown("xfs_info not run"))
+    host = overlay_on("xfs", engines__storage_d_type=unknown("xfs_info not run"))
     (finding,) = judge(real_profile("debian-bookworm-amd64"), host)
     assert (finding.id, finding.severity) == ("hostconfig.overlay-xfs-ftype-unknown", "risk")
     assert finding.incidents == ["overlay-xfs-ftype0"]
     assert judge(real_profile("debian-bookworm-amd64"), overlay_on("ext4")) == ()
 
 
-@pytest.mark.skipif(
-    "storage_d_type" not in EngineFacts.model_fields, reason="EngineFacts has no d_type fact yet"
-)
 def test_overlay_without_d_type_fails(real_profile: ScanReal) -> None:
     host = overlay_on("xfs", engines__storage_d_type=fact(False, "xfs_info: ftype=0"))
     (finding,) = judge(real_profile("debian-bookworm-amd64"), host)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from portwise.image.binaries import version_key
 from portwise.knowledge import incidents
@@ -83,12 +82,11 @@ def offers(host: HostProfile) -> HostConfigOffers:
         (name, known(host.security.sysctls.get(name) or Fact[str].missing("not recorded")))
         for name in USERNS_SYSCTLS
     )
-    d_type: Any = getattr(host.engines, "storage_d_type", None)  # EngineFacts may lack it
     return HostConfigOffers(
         sysctls,
         known(host.engines.storage_driver),
         known(host.engines.storage_filesystem),
-        known(d_type) if isinstance(d_type, Fact) else Known(None, None, "not recorded"),
+        known(host.engines.storage_d_type),
         known(host.engines.default_ulimits, _nofile_soft),
     )
 
