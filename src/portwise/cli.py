@@ -209,6 +209,14 @@ def check_command(
         bool, typer.Option(help="Verify registry TLS certificates (docker:// references).")
     ] = True,
     details: Annotated[bool, typer.Option(help="Print each finding under the table.")] = True,
+    cpu_scan: Annotated[
+        bool,
+        typer.Option(
+            "--cpu-scan",
+            help="Disassemble x86-64 binaries with no ISA-level note (slower; without it their "
+            "CPU level is a risk below x86-64-v3, never assumed).",
+        ),
+    ] = False,
 ) -> None:
     """Will these images run on these hosts? PASS, RISK or FAIL per pair, why, and what to do."""
     if output_format not in REPORTS:
@@ -216,7 +224,12 @@ def check_command(
     if fail_on not in ("fail", "risk", "never"):
         raise UsageError(f"unknown --fail-on {fail_on!r}; use fail, risk or never")
     host_profiles = [load_host(spec, catalog or []) for spec in hosts]
-    options = ScanOptions(platform=platform, cache_dir=cache_dir, tls_verify=tls_verify)
+    options = ScanOptions(
+        platform=platform,
+        cache_dir=cache_dir,
+        tls_verify=tls_verify,
+        analyzers=with_options(cpu_scan=cpu_scan),
+    )
     with ScanProgress(err, enabled=err.is_terminal) as progress:
         profiles = load_images(images, options, progress.on_layer)
     report = run_check(profiles, host_profiles)

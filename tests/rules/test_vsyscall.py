@@ -71,3 +71,19 @@ def test_matrix_over_the_three_modes(centos6: ImageProfile, real_profile: ScanRe
     matrix = check(images, [NONE, XONLY, UNKNOWN], mechanisms=(vsyscall.MECHANISM,))
     assert [matrix.status(0, h) for h in range(3)] == ["FAIL", "PASS", "RISK"]
     assert [matrix.status(1, h) for h in range(3)] == ["PASS", "PASS", "PASS"]
+
+
+def test_unknown_glibc_version_on_a_vsyscall_none_host_is_a_risk(real_profile: ScanReal) -> None:
+    """No false PASS: a glibc whose version could not be read may be one that needs the page."""
+    real = real_profile("debian-bookworm-amd64")
+    blind = real.model_copy(
+        update={"libc": [lib.model_copy(update={"version": None}) for lib in real.libc]}
+    )
+    none = host_with("debian-12", kernel__vsyscall=fact("none", "vsyscall=none"))
+    (finding,) = judge(blind, none)
+    assert (finding.id, finding.severity, finding.unknown) == (
+        "vsyscall.glibc-version-unknown",
+        "risk",
+        ["glibc version"],
+    )
+    assert judge(blind, host_with("debian-12", kernel__vsyscall=fact("xonly"))) == ()

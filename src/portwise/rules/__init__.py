@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from portwise.rules import arch, kernel, seccomp
+from portwise.rules import arch, cpu, kernel, pagesize, seccomp, vsyscall
 from portwise.rules.base import Mechanism
 
 MECHANISMS: tuple[Mechanism[Any, Any], ...] = (
     arch.MECHANISM,
     kernel.MECHANISM,
     seccomp.MECHANISM,
+    cpu.MECHANISM,
+    pagesize.MECHANISM,
+    vsyscall.MECHANISM,
 )
 
 

@@ -28,6 +28,9 @@ ID = "vsyscall"
 FACT = "kernel vsyscall mode"
 
 
+UNKNOWN_VERSION = "unknown"
+
+
 @dataclass(frozen=True, slots=True)
 class VsyscallNeeds:
     glibc: str | None  # version of the image's glibc when it calls the vsyscall page, else None
@@ -44,6 +47,8 @@ def needs(image: ImageProfile) -> VsyscallNeeds:
     if machine_of(image.platform.architecture) != "x86-64":
         return VsyscallNeeds(None, "")
     for libc in image.libc:
+        if libc.family == "glibc" and libc.version is None:
+            return VsyscallNeeds(UNKNOWN_VERSION, libc.path)
         if libc.family == "glibc" and libc.version and calls_vsyscall(libc.version):
             return VsyscallNeeds(libc.version, libc.path)
     return VsyscallNeeds(None, "")
@@ -56,6 +61,24 @@ def offers(host: HostProfile) -> VsyscallOffers:
 def judge(need: VsyscallNeeds, offer: VsyscallOffers) -> tuple[Finding, ...]:
     if need.glibc is None:
         return ()
+    if need.glibc == UNKNOWN_VERSION:
+        if offer.mode.value != "none":
+            return ()  # only a vsyscall=none host makes the unknown version matter
+        return (
+            Finding(
+                id=f"{ID}.glibc-version-unknown",
+                mechanism=ID,
+                severity="risk",
+                title="this host removed the vsyscall page; the image's glibc version is unknown",
+                explanation="glibc before 2.14 calls the legacy vsyscall page, which vsyscall=none"
+                " unmaps; portwise could not read the version of the image's glibc.",
+                evidence=Evidence(
+                    image=[f"glibc of unknown version at {need.libc_path}"],
+                    host=[host_evidence(FACT, offer.mode)],
+                ),
+                unknown=["glibc version"],
+            ),
+        )
     ids = incidents.matching(ID, case="none")
     image_side = [f"glibc {need.glibc} ({need.libc_path}) calls the vsyscall page"]
     first = load().dynamic
