@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -128,14 +129,17 @@ def debian_package() -> object:
 
     def unpack(name: str) -> Path:
         root = DEBS / name
-        if not (root / ".complete").exists():
-            root.mkdir(parents=True, exist_ok=True)
-            subprocess.run(
-                ["apt-get", "download", "-q", name], cwd=root, check=True, capture_output=True
-            )
-            deb = next(root.glob(f"{name}_*.deb"))
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(root / "root")], check=True)
-            (root / ".complete").write_text(deb.name)
+        root.mkdir(parents=True, exist_ok=True)
+        # xdist workers may ask for the same package at once: one unpacks, the others wait.
+        with (DEBS / f".{name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (root / ".complete").exists():
+                subprocess.run(
+                    ["apt-get", "download", "-q", name], cwd=root, check=True, capture_output=True
+                )
+                deb = next(root.glob(f"{name}_*.deb"))
+                subprocess.run(["dpkg-deb", "-x", str(deb), str(root / "root")], check=True)
+                (root / ".complete").write_text(deb.name)
         return root / "root"
 
     return unpack

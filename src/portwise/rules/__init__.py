@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from portwise.rules import arch, cpu, kernel, pagesize, seccomp, vsyscall
+from portwise.rules import (
+    arch,
+    cgroups,
+    cpu,
+    fips,
+    gpu,
+    hostconfig,
+    kernel,
+    network,
+    pagesize,
+    seccomp,
+    vsyscall,
+)
 from portwise.rules.base import Mechanism
 
 MECHANISMS: tuple[Mechanism[Any, Any], ...] = (
@@ -18,6 +30,11 @@ MECHANISMS: tuple[Mechanism[Any, Any], ...] = (
     cpu.MECHANISM,
     pagesize.MECHANISM,
     vsyscall.MECHANISM,
+    cgroups.MECHANISM,
+    fips.MECHANISM,
+    gpu.MECHANISM,
+    network.MECHANISM,
+    hostconfig.MECHANISM,
 )
 
 
