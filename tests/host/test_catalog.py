@@ -16,6 +16,7 @@ from portwise.host.catalog import (
     catalog_names,
     load_catalog_host,
 )
+from portwise.host.seccomp_table import UNCONFINED
 from portwise.knowledge.seccomp import profiles
 from portwise.model.host import HostProfile
 
@@ -76,9 +77,9 @@ def test_every_fact_is_sourced_by_url_or_explained(name: str) -> None:
             assert (fact.get("unknown") or "").strip(), f"{name}: {where} lacks a reason"
 
 
-# GA kernels recorded from memory earlier and not yet confirmed against a public page: unknown
-# (with where to check) until someone reads the page; every other entry must name its kernel.
-UNCONFIRMED_KERNELS = {"centos-6", "debian-11", "debian-12", "rhel-7.9", "rhel-8.10", "rhel-9.4"}
+# GA kernels not yet confirmed against a public page: unknown (with where to check) until someone
+# reads the page; every other entry must name its kernel.
+UNCONFIRMED_KERNELS: set[str] = set()
 
 
 @pytest.mark.parametrize("name", catalog_names())
@@ -102,10 +103,35 @@ def test_incident_trio_uses_known_seccomp_profiles() -> None:
 
 
 def test_every_named_seccomp_profile_exists() -> None:
-    known = KNOWN_PROFILES
+    known = KNOWN_PROFILES | {UNCONFINED}
     for name in catalog_names():
         value = load_catalog_host(name).engines.seccomp_profile.value
         assert value is None or value in known, name
+
+
+def test_sourced_ga_kernels() -> None:
+    """The GA / last-point-release kernels read from public pages (elrepo specs, Debian pages)."""
+    expected = {
+        "centos-6": "2.6.32-754.el6.x86_64",
+        "rhel-7.9": "3.10.0-1160.el7.x86_64",
+        "rhel-8.10": "4.18.0-553.el8_10.x86_64",
+        "rhel-9.4": "5.14.0-427.13.1.el9_4.x86_64",
+    }
+    for name, release in expected.items():
+        fact = load_catalog_host(name).kernel.release
+        assert fact.value == release, name
+        assert "github.com/" in (fact.source or ""), name
+    for name, prefix in {"debian-11": "5.10.0-", "debian-12": "6.1.0-"}.items():
+        fact = load_catalog_host(name).kernel.release
+        assert (fact.value or "").startswith(prefix), name
+        assert "packages.debian.org" in (fact.source or ""), name
+
+
+def test_docker_before_1_10_is_unconfined() -> None:
+    """Docker added its default seccomp profile in 1.10.0; EL6's docker-io 1.7 has none."""
+    fact = load_catalog_host("centos-6").engines.seccomp_profile
+    assert fact.value == UNCONFINED
+    assert "moby/moby/blob/" in (fact.source or "") and "1.10.0" in (fact.source or "")
 
 
 def test_incident_trio_engine_versions() -> None:
