@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from typing import Literal
 
 from portwise.model.verdict import CheckReport, Finding, Verdict
+from portwise.report.verdicts import finding_parts
 
 FailOn = Literal["fail", "risk"]
 SEVERITY_RANK = {"fail": 0, "risk": 1, "info": 2}
@@ -32,16 +33,7 @@ def _xml_safe(text: str) -> str:
 def finding_text(finding: Finding) -> str:
     """A finding as plain text lines, the same fields the terminal prints."""
     lines = [f"[{finding.severity}] {finding.id}: {finding.title}", f"  why: {finding.explanation}"]
-    parts = (
-        ("image side", finding.evidence.image),
-        ("host side", finding.evidence.host),
-        ("fix on host", finding.mitigations_host),
-        ("fix in image", finding.mitigations_image),
-        ("unknown", finding.unknown),
-        ("incidents", finding.incidents),
-        ("references", finding.references),
-    )
-    for label, items in parts:
+    for label, items in finding_parts(finding):
         if items:
             lines.append(f"  {label}:")
             lines.extend(f"    - {item}" for item in items)

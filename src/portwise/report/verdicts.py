@@ -22,6 +22,19 @@ STATUS_STYLE = {"PASS": "bold green", "RISK": "bold yellow", "FAIL": "bold red"}
 SEVERITY_STYLE = {"fail": "red", "risk": "yellow", "info": "dim"}
 
 
+def finding_parts(finding: Finding) -> tuple[tuple[str, Sequence[str]], ...]:
+    """The labelled lists of a finding in reading order: every renderer prints these."""
+    return (
+        ("image side", finding.evidence.image),
+        ("host side", finding.evidence.host),
+        ("fix on host", finding.mitigations_host),
+        ("fix in image", finding.mitigations_image),
+        ("unknown", finding.unknown),
+        ("incidents", finding.incidents),
+        ("references", finding.references),
+    )
+
+
 def ranked(findings: Iterable[Finding]) -> list[Finding]:
     """Most severe first, keeping the mechanisms' order among equals (stable, deterministic)."""
     return sorted(findings, key=lambda f: SEVERITY_RANK[f.severity])
@@ -83,16 +96,7 @@ def finding_detail(finding: Finding) -> RenderableType:
     body.add_column(style="bold", no_wrap=True)
     body.add_column(overflow="fold")
     body.add_row("why", Text(finding.explanation))
-    parts: tuple[tuple[str, Sequence[str]], ...] = (
-        ("image side", finding.evidence.image),
-        ("host side", finding.evidence.host),
-        ("fix on host", finding.mitigations_host),
-        ("fix in image", finding.mitigations_image),
-        ("unknown", finding.unknown),
-        ("incidents", finding.incidents),
-        ("references", finding.references),
-    )
-    for label, items in parts:
+    for label, items in finding_parts(finding):
         if items:
             body.add_row(label, _lines(items))
     return Group(head, Padding(body, (0, 0, 1, 4)))
