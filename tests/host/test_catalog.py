@@ -17,7 +17,7 @@ from portwise.host.catalog import (
     load_catalog_host,
 )
 from portwise.host.seccomp_table import UNCONFINED
-from portwise.knowledge.seccomp import profiles
+from portwise.knowledge.seccomp import for_engine, profiles
 from portwise.model.host import HostProfile
 
 KNOWN_PROFILES = set(profiles())  # the packaged seccomp knowledge (knowledge/seccomp)
@@ -227,3 +227,13 @@ def test_runner_and_node_hosts() -> None:
 def test_no_unverified_markers_left() -> None:
     for path in CATALOG_DIR.glob("*.json"):
         assert "not checked against the page" not in path.read_text(), path.name
+
+
+def test_ubuntu_lts_docker_io_from_updates() -> None:
+    """jammy and noble updates carry docker.io 29.1.3 (docker.io-app); profile by for_engine."""
+    for name in ("ubuntu-22.04", "ubuntu-24.04"):
+        engines = load_catalog_host(name).engines
+        [docker] = engines.engines.value or []
+        assert docker.version.value == "29.1.3", name
+        assert "packages.ubuntu.com/source/" in (docker.version.source or ""), name
+        assert engines.seccomp_profile.value == for_engine("docker", "29.1.3"), name
