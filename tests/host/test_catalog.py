@@ -237,3 +237,12 @@ def test_ubuntu_lts_docker_io_from_updates() -> None:
         assert docker.version.value == "29.1.3", name
         assert "packages.ubuntu.com/source/" in (docker.version.source or ""), name
         assert engines.seccomp_profile.value == for_engine("docker", "29.1.3"), name
+
+
+def test_ubuntu_18_04_statx_host() -> None:
+    """18.04.1 ships libseccomp 2.3.1, older than the 2.3.3 that knows statx (statx incident)."""
+    host = load_catalog_host("ubuntu-18.04")
+    assert host.engines.libseccomp.value == "2.3.1"
+    assert "qgis/qgis-docker/issues/1" in (host.engines.libseccomp.source or "")
+    assert host.kernel.release.value == "4.15"
+    assert host.engines.seccomp_profile.value is None
