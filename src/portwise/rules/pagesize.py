@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from portwise.image.runtimes import file_index
 from portwise.knowledge import incidents
 from portwise.knowledge.allocators import default_page, jemalloc
 from portwise.knowledge.architectures import machine_of
@@ -62,9 +63,7 @@ def _jemalloc(image: ImageProfile) -> Jemalloc | None:
             version = version or p.version
             evidence.append(f"package {p.name} {p.version}")
     libs = sorted(
-        f.path
-        for f in image.files
-        if f.kind == "file" and f.path.rsplit("/", 1)[-1].startswith(known_alloc.library_prefix)
+        f.path for f in file_index(image).starting(known_alloc.library_prefix) if f.kind == "file"
     )
     if libs:
         evidence.append(f"library {libs[0]}")
