@@ -48,6 +48,7 @@ def test_catalog_has_the_priority_hosts() -> None:
         "rhel-7.9",
         "rhel-8.10",
         "rhel-9.4",
+        "rhel-10.0",
         "ubuntu-22.04",
         "debian-12",
         *INCIDENT_TRIO,
@@ -116,6 +117,7 @@ def test_sourced_ga_kernels() -> None:
         "rhel-7.9": "3.10.0-1160.el7.x86_64",
         "rhel-8.10": "4.18.0-553.el8_10.x86_64",
         "rhel-9.4": "5.14.0-427.13.1.el9_4.x86_64",
+        "rhel-10.0": "6.12.0-55.9.1.el10_0.x86_64",
     }
     for name, release in expected.items():
         fact = load_catalog_host(name).kernel.release
@@ -246,3 +248,17 @@ def test_ubuntu_18_04_statx_host() -> None:
     assert "qgis/qgis-docker/issues/1" in (host.engines.libseccomp.source or "")
     assert host.kernel.release.value == "4.15"
     assert host.engines.seccomp_profile.value is None
+
+
+def test_rhel_10_0_host() -> None:
+    """GA kernel from ELRepo's corrected el10 spec; crun only (runc removed), cgroup v2; the
+    podman build, containers-common's seccomp.json and the x86-64-v3 floor stay unknown."""
+    host = load_catalog_host("rhel-10.0")
+    assert "a29d534edbfe5c0bd42c7438364f6d3add7ea8ae" in (host.kernel.release.source or "")
+    assert host.cgroup.version.value == "v2"
+    assert [t.name for t in host.engines.runtimes.value or []] == ["crun"]
+    [podman] = host.engines.engines.value or []
+    assert podman.name == "podman" and podman.version.value is None
+    assert host.engines.seccomp_profile.value is None
+    assert host.cpu.x86_64_level.value is None
+    assert "x86-64-v3" in (host.cpu.x86_64_level.unknown or "")
