@@ -17,7 +17,7 @@ from portwise.host.catalog import (
     load_catalog_host,
 )
 from portwise.host.seccomp_table import UNCONFINED
-from portwise.knowledge.seccomp import for_engine, profiles
+from portwise.knowledge.seccomp import by_content, for_engine, profiles
 from portwise.model.host import HostProfile
 
 KNOWN_PROFILES = set(profiles())  # the packaged seccomp knowledge (knowledge/seccomp)
@@ -285,3 +285,12 @@ def test_docker_desktop_4_39_on_apple_silicon() -> None:
     assert host.cgroup.version.value == "v2"
     assert host.security.binfmt.value is None
     assert "qemu-x86_64" in (host.security.binfmt.unknown or "")
+
+
+def test_rhel_7_9_seccomp_profile_differs_from_every_stored_one() -> None:
+    """projectatomic/docker's docker-1.13.1-rhel profile hashes to no stored profile."""
+    fact = load_catalog_host("rhel-7.9").engines.seccomp_profile
+    assert fact.value is None
+    digest = "1beb7b8ac377eff7c69c34a61d55dcce79520d86c8e1c5af0b471689123699f7"
+    assert digest in (fact.unknown or "")
+    assert digest not in by_content()
