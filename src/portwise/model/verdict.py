@@ -38,6 +38,11 @@ class Finding(Frozen):
     )
     incidents: list[str] = Field(default_factory=list, description="documented incident ids")
     references: list[str] = Field(default_factory=list, description="URLs and issue threads")
+    subject: str | None = Field(
+        None,
+        description="what fails, for comparing with a real run: a syscall name, or 'process' "
+        "when every program of the image fails to start",
+    )
 
 
 class Verdict(Frozen):

@@ -152,6 +152,7 @@ def _foreign(
         ids = incidents.matching(ID, case="no-emulator")
         return Finding(
             id=f"{ID}.exec-format-error",
+            subject="process",
             mechanism=ID,
             severity="fail",
             title=f"{machine} image on a {host} host with no emulator: exec format error",
@@ -172,6 +173,7 @@ def _foreign(
     if "F" not in handler.flags:
         return Finding(
             id=f"{ID}.emulator-not-fixed",
+            subject="process",
             mechanism=ID,
             severity="fail",
             title=f"the {handler.name} emulator is registered without the F flag",

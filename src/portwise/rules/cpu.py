@@ -190,6 +190,7 @@ def _fail(group: Group, missing: list[str], offer: CpuOffers) -> Finding:
         )
     return Finding(
         id=f"{ID}.{case}",
+        subject="process" if case == "libc-level" else None,
         mechanism=ID,
         severity="fail",
         title=title,

@@ -131,6 +131,7 @@ def _too_old(
         )
     return Finding(
         id=f"{ID}.too-old-for-libc" if checks is not False else f"{ID}.below-libc-minimum",
+        subject=None if static else "process",
         mechanism=ID,
         severity=severity,
         title=title,
@@ -165,6 +166,7 @@ def _missing_calls(need: KernelNeeds, host: tuple[int, ...], host_side: list[str
         findings.append(
             Finding(
                 id=f"{ID}.missing-syscall",
+                subject=use.syscall,
                 mechanism=ID,
                 severity="fail" if certain else "risk",
                 title=f"{use.syscall} needs Linux {since}; this kernel answers ENOSYS",

@@ -186,6 +186,7 @@ def _broken(
     vias = sorted({u.via for u in broken})
     return Finding(
         id=f"{ID}.{name.lower()}-no-fallback",
+        subject=syscall,
         mechanism=ID,
         severity="fail" if certain else "risk",
         title=f"{syscall} gets {name} from the seccomp profile; {', '.join(vias)} "
@@ -229,6 +230,7 @@ def _direct(
     name = errno_name(code)
     return Finding(
         id=f"{ID}.denied-direct",
+        subject=syscall,
         mechanism=ID,
         severity="risk",
         title=f"{syscall}, issued directly by the image's code, is answered {name}",
@@ -251,6 +253,7 @@ def _killed(
     certain = any(u.certain and not u.condition for u in group)
     return Finding(
         id=f"{ID}.killed",
+        subject=syscall,
         mechanism=ID,
         severity="fail" if certain else "risk",
         title=f"{syscall} kills the process under the host's seccomp profile",

@@ -101,6 +101,7 @@ def judge(need: VsyscallNeeds, offer: VsyscallOffers) -> tuple[Finding, ...]:
     return (
         Finding(
             id=f"{ID}.none",
+            subject="process",
             mechanism=ID,
             severity="fail",
             title=f"glibc {need.glibc} needs the vsyscall page this host's kernel removed",

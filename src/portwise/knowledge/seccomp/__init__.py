@@ -252,3 +252,31 @@ def decide(
     default = _SCMP_NAME[p["defaultAction"]] + (f" (errnoRet {errno})" if errno is not None else "")
     reason = f"{prefix}: defaultAction {default}" + "".join(f"; {n}" for n in notes)
     return SeccompDecision(p["defaultAction"], errno, reason, src)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileShape:
+    """What an OCI runtime needs besides per-syscall answers: default, arches, arg rules."""
+
+    default_action: str
+    default_errno: int | None
+    arches: tuple[str, ...]  # SCMP_ARCH_* names: the native one and its archMap companions
+    conditional: dict[str, tuple[dict[str, Any], ...]]  # name -> its rules that filter args
+
+
+def shape(profile: str, arch: str, *, kernel: str | None = None) -> ProfileShape:
+    """The parts of `profile` that are not one answer per syscall, for writing it back out."""
+    p = _profile(profile)
+    native, scmp_arch = ARCHES[arch]
+    caps = frozenset(_data()["default_caps"][p["engine"]]["caps"])
+    conditional: dict[str, list[dict[str, Any]]] = {}
+    for rule in p["rules"]:
+        if rule.get("args") and _applies(rule, native, caps, kernel):
+            for name in rule["names"]:
+                conditional.setdefault(name, []).append(rule)
+    return ProfileShape(
+        p["defaultAction"],
+        _errno_of(p["defaultAction"], p.get("defaultErrnoRet")),
+        (scmp_arch, *p.get("archMap", {}).get(scmp_arch, [])),
+        {n: tuple(rules) for n, rules in conditional.items()},
+    )

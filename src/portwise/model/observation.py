@@ -1,0 +1,49 @@
+"""What happened when an image really ran under a host's constraints, beside what was predicted."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from portwise.model.verdict import Status
+
+RUN_SCHEMA_VERSION = "1.0"
+Outcome = Literal["pass", "fail", "timeout", "skipped"]
+Agreement = Literal["agree", "disagree", "inconclusive"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ProbeResult(Frozen):
+    name: str
+    command: list[str]
+    outcome: Outcome
+    exit_code: int | None = None
+    seconds: float = 0.0
+    stdout: str = Field("", description="the last 2000 characters")
+    stderr: str = Field("", description="the last 2000 characters")
+    why: str | None = Field(None, description="why it was skipped, or how it failed")
+    exercises: list[str] = Field(default_factory=list, description="syscalls the probe relies on")
+    predicted: Literal["pass", "fail", "risk"] = "pass"
+    agreement: Agreement = "agree"
+    failed_syscalls: list[str] = Field(
+        default_factory=list, description="with --trace: calls that returned an error, and errno"
+    )
+
+
+class RunReport(Frozen):
+    schema_version: str = RUN_SCHEMA_VERSION
+    image: str
+    platform: str
+    host: str
+    engine: str = Field(description="runc | crun (bundle fast path) | podman")
+    emulated: list[str]
+    not_emulated: list[str] = Field(description="host facts this run could not impose")
+    probes: list[ProbeResult]
+    status: Literal["PASS", "FAIL"] = Field(description="PASS when no probe failed")
+    predicted: Status = Field(description="portwise check's verdict for the same pair")
+    agreement: Agreement
+    disagreements: list[str] = Field(default_factory=list)

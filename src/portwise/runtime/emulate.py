@@ -1,0 +1,169 @@
+"""From a HostProfile to the constraints one machine can impose: what it emulates, what it cannot.
+
+The host's default seccomp profile is written out as an OCI filter that lists every syscall of
+this machine's architecture with the answer portwise's model gives for that host (knowledge/
+seccomp.decide: the profile's rules, its errno, names the host's libseccomp does not know, runc's
+ENOSYS stub or its absence). Listing every call also switches off the local runc's own stub, so
+an old runc's EPERM is reproduced faithfully. The host kernel's age is emulated by answering
+ENOSYS for calls newer than it, and a 2.6 kernel by the UNAME26 personality. Whatever cannot
+be imposed here (page size, vsyscall mode, cgroup version, FIPS, ...) is listed as not emulated,
+so a passing run is never read as proof of it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from typing import Any
+
+from portwise.host.kernel import MACHINE_NAMES
+from portwise.host.seccomp_table import UNCONFINED, runc_stub
+from portwise.image.binaries import version_key
+from portwise.knowledge import seccomp, syscalls
+from portwise.knowledge.architectures import machine_of
+from portwise.model.host import HostProfile
+from portwise.model.image import ImageProfile
+
+ENOSYS = 38
+
+
+@dataclass(frozen=True)
+class Emulation:
+    host: str
+    seccomp: dict[str, Any] | None  # OCI linux.seccomp; None runs without a filter
+    uname26: bool  # run under the UNAME26 personality (a 2.6 kernel's uname)
+    foreign: str | None  # the image's machine when it differs from this one (qemu-user)
+    emulated: list[str] = field(default_factory=list)
+    not_emulated: list[str] = field(default_factory=list)
+
+
+def local_machine() -> str:
+    machine = platform.machine()
+    return MACHINE_NAMES.get(machine, machine)
+
+
+def _action(decision: seccomp.SeccompDecision) -> tuple[str, int | None]:
+    return f"SCMP_ACT_{decision.action.upper()}", decision.errno
+
+
+def _rule(rule: dict[str, Any], name: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"names": [name], "action": f"SCMP_ACT_{rule['action'].upper()}"}
+    out["args"] = [
+        {"index": i, "op": op, "value": value, "valueTwo": two}
+        for i, op, value, two in rule["args"]
+    ]
+    if rule["action"] == "errno":
+        out["errnoRet"] = int(rule.get("errnoRet") or 1)
+    return out
+
+
+def seccomp_filter(host: HostProfile, machine: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """The host's effective default profile as an OCI filter for syscalls issued on `machine`."""
+    profile = host.engines.seccomp_profile.value
+    if profile is None:
+        why = host.engines.seccomp_profile.unknown or "not recorded"
+        return None, [f"seccomp profile unknown ({why}): run with no filter"]
+    if profile == UNCONFINED:
+        return None, []
+    release = host.kernel.release.value
+    kernel = ".".join(map(str, version_key(release)[:3])) if release else None
+    shape = seccomp.shape(profile, machine, kernel=kernel)
+    answers: dict[tuple[str, int | None], list[str]] = {}
+    rules: list[dict[str, Any]] = []
+    notes: list[str] = []
+    newer: list[str] = []
+    for name in sorted(set(syscalls.table(machine).values())):
+        decision = seccomp.decide(
+            profile,
+            name,
+            machine,
+            libseccomp=host.engines.libseccomp.value,
+            runc_enosys_stub=runc_stub(host),
+            kernel=kernel,
+        )
+        if decision.reason.startswith("conditional") and name in shape.conditional:
+            rules.extend(_rule(r, name) for r in shape.conditional[name])
+            continue
+        action = _action(decision)
+        since = syscalls.introduced(name, machine)
+        if (
+            action[0] == "SCMP_ACT_ALLOW"
+            and kernel
+            and since
+            and version_key(since) > version_key(kernel)
+        ):
+            action = ("SCMP_ACT_ERRNO", ENOSYS)
+            newer.append(name)
+        answers.setdefault(action, []).append(name)
+    for (scmp, errno), names in sorted(answers.items(), key=lambda i: (i[0][0], i[0][1] or 0)):
+        entry: dict[str, Any] = {"names": names, "action": scmp}
+        if errno is not None:
+            entry["errnoRet"] = errno
+        rules.append(entry)
+    if newer:
+        notes.append(f"kernel {kernel}: {len(newer)} newer syscalls answer ENOSYS")
+    document: dict[str, Any] = {
+        "defaultAction": f"SCMP_ACT_{shape.default_action.upper()}",
+        "architectures": list(shape.arches),
+        "syscalls": rules,
+    }
+    if shape.default_errno is not None:
+        document["defaultErrnoRet"] = shape.default_errno
+    return document, notes
+
+
+def plan(host: HostProfile, image: ImageProfile) -> Emulation:
+    here = local_machine()
+    wanted = machine_of(image.platform.architecture)
+    filt, notes = seccomp_filter(host, here)
+    emulated: list[str] = []
+    not_emulated: list[str] = []
+    profile = host.engines.seccomp_profile.value
+    if filt is not None:
+        stub = {True: "yes", False: "no", None: "unknown, taken as no"}[runc_stub(host)]
+        emulated.append(
+            f"seccomp: {profile} default profile as {host.name} answers it (runc stub: {stub})"
+        )
+    elif profile == UNCONFINED:
+        emulated.append("seccomp: none (the host's engine runs containers unconfined)")
+    for note in notes:
+        (not_emulated if note.startswith("seccomp profile unknown") else emulated).append(note)
+    release = host.kernel.release.value
+    uname26 = bool(release) and version_key(release or "")[:1] == (2,)
+    if uname26:
+        emulated.append(f"uname: 2.6 personality for kernel {release}")
+    elif release:
+        not_emulated.append(f"uname still reports {os.uname().release}, not {release}")
+    foreign = wanted if wanted != here else None
+    if foreign:
+        host_arch = host.kernel.architecture.value
+        emulated.append(f"{foreign} through qemu-user on this {here} machine")
+        if host_arch == foreign:
+            not_emulated.append(
+                f"a native {foreign} host: here qemu runs it, and the filter sees {here} calls"
+            )
+    not_emulated.extend(_not_emulated(host))
+    return Emulation(host.name, filt, uname26, foreign, emulated, not_emulated)
+
+
+def _not_emulated(host: HostProfile) -> list[str]:
+    """Host facts that differ from this machine and that no option here can impose."""
+    out: list[str] = []
+    page = host.kernel.page_size.value
+    if page is not None and page != os.sysconf("SC_PAGESIZE"):
+        out.append(f"page size {page}")
+    if host.kernel.vsyscall.value not in (None, "xonly"):
+        out.append(f"vsyscall={host.kernel.vsyscall.value}")
+    if host.cgroup.version.value is not None:
+        out.append(f"cgroup {host.cgroup.version.value} (this machine's hierarchy is used)")
+    if host.security.fips.value:
+        out.append("FIPS mode")
+    level = host.cpu.x86_64_level.value
+    if level is not None:
+        out.append(f"CPU level {level} (this machine's CPU is used)")
+    if host.gpu.nvidia_driver.value is not None:
+        out.append(f"NVIDIA driver {host.gpu.nvidia_driver.value}")
+    if host.engines.iptables_backend.value is not None:
+        out.append(f"iptables back end {host.engines.iptables_backend.value}")
+    return out

@@ -1,0 +1,309 @@
+"""Run one command of an untrusted image on a real engine, under an emulation, and clean up.
+
+Two engines: an OCI runtime (runc or crun) on a bundle unpacked once with umoci and reused for
+every probe (the fast path), and podman with a private store. Both run with no network, no new
+privileges, every capability dropped, a read-only root, and pids, memory and time limits; every
+container is deleted after its run, and the bundle or store when the engine is closed, also
+when the run is interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from portwise.errors import ToolError, UsageError
+from portwise.model.image import ImageProfile
+from portwise.runtime.emulate import Emulation
+
+TAIL = 2000
+PIDS_LIMIT = 256
+MEMORY_LIMIT = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Raw:
+    exit_code: int | None  # None: timed out
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+class Engine(Protocol):
+    name: str
+
+    def run(self, argv: Sequence[str], timeout: float, wrap: Sequence[str] = ()) -> Raw:
+        """Run argv in a fresh container; `wrap` prefixes the engine command (strace)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise ToolError(f"{name} is not installed", hint="bash scripts/setup.sh installs it")
+    return path
+
+
+def _tail(data: bytes) -> str:
+    return data.decode("utf-8", "replace")[-TAIL:]
+
+
+def _prefix(emulation: Emulation) -> list[str]:
+    """The UNAME26 personality is inherited by the runtime and so by the container."""
+    return [_tool("setarch"), os.uname().machine, "--uname-2.6"] if emulation.uname26 else []
+
+
+def _nofile() -> int:
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+def oci_layout(reference: str, work: Path) -> tuple[Path, str]:
+    """An OCI layout and tag umoci can unpack: the reference itself, or a skopeo copy of it."""
+    if reference.startswith("oci:"):
+        path, _, tag = reference[4:].partition(":")
+        return Path(path), tag or "latest"
+    target = work / "layout"
+    done = subprocess.run(
+        [_tool("skopeo"), "copy", "-q", reference, f"oci:{target}:image"],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise UsageError(f"cannot copy {reference} for a run: {_tail(done.stderr).strip()}")
+    return target, "image"
+
+
+def _config(image: ImageProfile, emulation: Emulation, argv: Sequence[str]) -> dict[str, Any]:
+    env = image.config.env or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    nofile = _nofile()
+    linux: dict[str, Any] = {
+        "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+        "resources": {"pids": {"limit": PIDS_LIMIT}, "memory": {"limit": MEMORY_LIMIT}},
+        "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+        "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+    }
+    if emulation.seccomp is not None:
+        linux["seccomp"] = emulation.seccomp
+    no_caps: dict[str, list[str]] = {
+        k: [] for k in ("bounding", "effective", "inheritable", "permitted", "ambient")
+    }
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": False,
+            "user": {"uid": 0, "gid": 0},
+            "args": list(argv),
+            "env": env,
+            "cwd": image.config.working_dir or "/",
+            "capabilities": no_caps,
+            "rlimits": [
+                {"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile},
+                {"type": "RLIMIT_NPROC", "hard": 4096, "soft": 4096},
+            ],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "portwise",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {
+                "destination": "/dev",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+            },
+            {
+                "destination": "/dev/pts",
+                "type": "devpts",
+                "source": "devpts",
+                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
+            },
+            {
+                "destination": "/dev/shm",  # noqa: S108 - inside the container
+                "type": "tmpfs",
+                "source": "shm",
+                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            },
+            {
+                "destination": "/sys",
+                "type": "sysfs",
+                "source": "sysfs",
+                "options": ["nosuid", "noexec", "nodev", "ro"],
+            },
+            {
+                "destination": "/tmp",  # noqa: S108 - a tmpfs inside the container
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "nodev", "mode=1777", "size=65536k"],
+            },
+        ],
+        "linux": linux,
+    }
+
+
+class BundleEngine:
+    """runc or crun on a bundle unpacked once; each probe is a fresh container on it."""
+
+    def __init__(self, runtime: str, image: ImageProfile, emulation: Emulation) -> None:
+        self.name = runtime
+        self.runtime = _tool(runtime)
+        self.image = image
+        self.emulation = emulation
+        self.work = Path(tempfile.mkdtemp(prefix="portwise-bundle-"))
+        self.root = self.work / "state"  # the runtime's state dir: ours alone, removed at close
+        self.count = 0
+        try:
+            layout, tag = oci_layout(image.reference, self.work)
+            self.bundle = self.work / "bundle"
+            done = subprocess.run(
+                [_tool("umoci"), "unpack", "--image", f"{layout}:{tag}", str(self.bundle)],
+                capture_output=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise UsageError(f"umoci could not unpack {image.reference}: {_tail(done.stderr)}")
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, argv: Sequence[str], timeout: float, wrap: Sequence[str] = ()) -> Raw:
+        self.count += 1
+        cid = f"portwise-{os.getpid()}-{self.count}"
+        config = _config(self.image, self.emulation, argv)
+        (self.bundle / "config.json").write_text(json.dumps(config))
+        base = [self.runtime, "--root", str(self.root)]
+        start = time.perf_counter()
+        try:
+            done = subprocess.run(
+                [*wrap, *_prefix(self.emulation), *base, "run", "--bundle", str(self.bundle), cid],
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
+                timeout=timeout,
+                check=False,
+            )
+            return Raw(done.returncode, _tail(done.stdout), _tail(done.stderr), _since(start))
+        except subprocess.TimeoutExpired as exc:
+            return Raw(None, _tail(exc.stdout or b""), _tail(exc.stderr or b""), _since(start))
+        finally:
+            subprocess.run(
+                [*base, "delete", "--force", cid], capture_output=True, check=False, timeout=60
+            )
+
+    def close(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+class PodmanEngine:
+    """podman with a private store (removed at close), so runs never touch the user's images."""
+
+    def __init__(self, image: ImageProfile, emulation: Emulation, runtime: str | None) -> None:
+        self.name = "podman"
+        self.podman = _tool("podman")
+        self.image = image
+        self.emulation = emulation
+        self.runtime = runtime
+        self.work = Path(tempfile.mkdtemp(prefix="portwise-podman-"))
+        self.base = [
+            self.podman,
+            "--root",
+            str(self.work / "root"),
+            "--runroot",
+            str(self.work / "run"),
+            "--events-backend",
+            "file",
+            "--tmpdir",
+            str(self.work / "tmp"),
+        ]
+        self.count = 0
+        self.seccomp = self.work / "seccomp.json"
+        if emulation.seccomp is not None:
+            self.seccomp.write_text(json.dumps(emulation.seccomp))
+        try:
+            done = subprocess.run(
+                [*self.base, "pull", "-q", image.reference],
+                capture_output=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise UsageError(f"podman could not load {image.reference}: {_tail(done.stderr)}")
+            self.image_id = done.stdout.decode().strip().splitlines()[-1]
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, argv: Sequence[str], timeout: float, wrap: Sequence[str] = ()) -> Raw:
+        self.count += 1
+        name = f"portwise-{os.getpid()}-{self.count}"
+        nofile = _nofile()
+        options = [
+            "--rm",
+            "--name",
+            name,
+            "--network=none",
+            "--cap-drop=all",
+            "--security-opt",
+            "no-new-privileges",
+            "--security-opt",
+            f"seccomp={self.seccomp if self.emulation.seccomp is not None else 'unconfined'}",
+            "--read-only",
+            f"--pids-limit={PIDS_LIMIT}",
+            f"--memory={MEMORY_LIMIT}",
+            f"--ulimit=nofile={nofile}:{nofile}",
+            "--ulimit=nproc=4096:4096",
+            "--user=0:0",
+        ]
+        if self.runtime:
+            options.append(f"--runtime={self.runtime}")
+        if self.emulation.foreign:
+            options.append(f"--arch={self.image.platform.architecture}")
+        start = time.perf_counter()
+        try:
+            done = subprocess.run(
+                [
+                    *wrap,
+                    *_prefix(self.emulation),
+                    *self.base,
+                    "run",
+                    *options,
+                    self.image_id,
+                    *argv,
+                ],
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
+                timeout=timeout,
+                check=False,
+            )
+            return Raw(done.returncode, _tail(done.stdout), _tail(done.stderr), _since(start))
+        except subprocess.TimeoutExpired as exc:
+            return Raw(None, _tail(exc.stdout or b""), _tail(exc.stderr or b""), _since(start))
+        finally:
+            subprocess.run(
+                [*self.base, "rm", "--force", "--time", "0", name],
+                capture_output=True,
+                check=False,
+                timeout=60,
+            )
+
+    def close(self) -> None:
+        subprocess.run(
+            [*self.base, "system", "reset", "--force"],
+            capture_output=True,
+            check=False,
+            timeout=120,
+        )
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def _since(start: float) -> float:
+    return round(time.perf_counter() - start, 4)

@@ -1,0 +1,80 @@
+"""Smoke probes: small commands that exercise what commonly breaks between user space and host.
+
+Each names the syscalls it relies on, so a run can be compared with the static verdict probe by
+probe: a predicted clone3 failure must show up in the thread probe, not just anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from portwise.model.image import ImageProfile
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    name: str
+    argv: tuple[str, ...]
+    needs: tuple[str, ...] = ()  # paths that must exist in the image, else the probe is skipped
+    exercises: tuple[str, ...] = ()  # syscalls whose failure this probe shows
+
+
+SMOKE: tuple[Probe, ...] = (
+    Probe("shell", ("/bin/sh", "-c", "true"), ("/bin/sh",)),
+    Probe(
+        "file-status",
+        ("/bin/sh", "-c", "ls -l /etc >/dev/null"),
+        ("/bin/sh", "/bin/ls"),
+        ("statx",),
+    ),
+    Probe(
+        "access-check",
+        ("/bin/sh", "-c", "[ -x /bin/sh ]"),
+        ("/bin/sh",),
+        ("faccessat2",),
+    ),
+    Probe(
+        "threads",
+        ("/bin/sh", "-c", "echo portwise | xz -T2 >/dev/null"),
+        ("/bin/sh", "/usr/bin/xz"),
+        ("clone3",),
+    ),
+    Probe("spawn", ("/bin/sh", "-c", "/bin/sh -c true && env true"), ("/bin/sh", "/usr/bin/env")),
+    Probe("clock", ("/bin/date", "+%s"), ("/bin/date",)),
+    Probe("name-lookup", ("/usr/bin/getent", "hosts", "localhost"), ("/usr/bin/getent",)),
+)
+
+
+def entrypoint(image: ImageProfile, args: list[str] | None = None) -> Probe | None:
+    """The image's own entrypoint and command (the suite's arguments replace the command)."""
+    argv = list(image.config.entrypoint or []) + (
+        args if args is not None else list(image.config.cmd or [])
+    )
+    return Probe("entrypoint", tuple(argv)) if argv else None
+
+
+def custom(command: str, index: int) -> Probe:
+    """A --probe given on the command line, run by the image's shell."""
+    return Probe(f"probe-{index}", ("/bin/sh", "-c", command), ("/bin/sh",))
+
+
+def missing(probe: Probe, image: ImageProfile) -> list[str]:
+    """Paths the probe needs that the image does not have (after /bin -> usr/bin merges)."""
+    present = {f.path for f in image.files}
+    out = []
+    for path in probe.needs:
+        alternatives = {path, "/usr" + path} if not path.startswith("/usr/") else {path}
+        if not alternatives & present and not _via_symlinked_dir(path, image):
+            out.append(path)
+    return out
+
+
+def _via_symlinked_dir(path: str, image: ImageProfile) -> bool:
+    directory, _, name = path.rpartition("/")
+    for f in image.files:
+        if f.path == directory and f.kind == "symlink" and f.link:
+            target = (
+                f.link if f.link.startswith("/") else f"{directory.rpartition('/')[0]}/{f.link}"
+            )
+            return any(g.path == f"{target.rstrip('/')}/{name}" for g in image.files)
+    return False
