@@ -28,9 +28,11 @@ from portwise.model.schema import SCHEMAS, schema_json
 from portwise.model.verdict import CheckReport
 from portwise.report.explain import render_explain
 from portwise.report.junit import to_junit
+from portwise.report.run import render_run
 from portwise.report.sarif import to_sarif
 from portwise.report.terminal import ScanProgress, render_host, render_profile, render_seccomp
 from portwise.report.verdicts import render_check
+from portwise.runtime.run import RunOptions, record_disagreement, run_test
 from portwise.units import parse_size
 
 app = typer.Typer(
@@ -271,6 +273,52 @@ REPORTS: dict[str, Callable[[CheckReport, str], str]] = {
     "sarif": _sarif_text,
     "junit": _junit_text,
 }
+
+
+@app.command("test")
+def test_command(
+    image: Annotated[str, typer.Argument(help="Image reference (oci:, docker-archive:, ...).")],
+    host: Annotated[str, typer.Option("--host", help="Catalog name, HostProfile JSON or local.")],
+    probe: Annotated[
+        list[str] | None,
+        typer.Option("--probe", help="A command to run (default: smoke probes + entrypoint)."),
+    ] = None,
+    engine: Annotated[str, typer.Option(help="runc | crun (bundle fast path) | podman.")] = "runc",
+    runtime: Annotated[
+        str | None, typer.Option(help="OCI runtime podman should use (e.g. runc).")
+    ] = None,
+    trace: Annotated[
+        bool, typer.Option("--trace", help="Rerun failed probes under strace; list failed calls.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds each probe may run.")] = 30.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the RunReport as JSON.")] = False,
+    catalog: Catalogs = None,
+    cache_dir: CacheDir = None,
+) -> None:
+    """Run the image for real under a host's constraints, and compare with `portwise check`."""
+    if engine not in ("runc", "crun", "podman"):
+        raise UsageError(f"unknown --engine {engine!r}; use runc, crun or podman")
+    host_profile = load_host(host, catalog or [])
+    (profile, *_) = load_images([image], ScanOptions(cache_dir=cache_dir))
+    options = RunOptions(
+        engine=engine,  # type: ignore[arg-type]
+        commands=probe or [],
+        timeout=timeout,
+        trace=trace,
+        podman_runtime=runtime,
+    )
+    report = run_test(profile, host_profile, options)
+    recorded = record_disagreement(report, cache_dir or default_cache_dir())
+    if as_json:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+    else:
+        render_run(out, report)
+        if recorded:
+            err.print(f"recorded in {recorded}", highlight=False)
+    if report.status == "FAIL":
+        raise typer.Exit(2)
+    if report.agreement == "disagree":
+        raise typer.Exit(1)
 
 
 @app.command("explain")

@@ -26,6 +26,7 @@ ID = "kernel"
 ENOSYS = 38
 CHECK_REMOVED = (2, 36)  # glibc 2.36: "The Linux kernel version check has been removed"
 ANNOUNCEMENT = "https://sourceware.org/pipermail/libc-announce/2022/000034.html"
+STATIC_GLIBC = "static-glibc"  # finding subject: the image's statically linked glibc programs
 _OLD_LIBC = re.compile(r"/libc-2\.\d+\.so\Z")
 
 
@@ -131,7 +132,7 @@ def _too_old(
         )
     return Finding(
         id=f"{ID}.too-old-for-libc" if checks is not False else f"{ID}.below-libc-minimum",
-        subject=None if static else "process",
+        subject=STATIC_GLIBC if static else "process",
         mechanism=ID,
         severity=severity,
         title=title,

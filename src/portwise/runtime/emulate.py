@@ -36,6 +36,9 @@ class Emulation:
     foreign: str | None  # the image's machine when it differs from this one (qemu-user)
     emulated: list[str] = field(default_factory=list)
     not_emulated: list[str] = field(default_factory=list)
+    # mechanisms and finding ids whose cause this run cannot reproduce: a run that passes
+    # says nothing about them, so their findings make a probe's prediction a risk
+    unreproduced: frozenset[str] = frozenset()
 
 
 def local_machine() -> str:
@@ -144,7 +147,29 @@ def plan(host: HostProfile, image: ImageProfile) -> Emulation:
                 f"a native {foreign} host: here qemu runs it, and the filter sees {here} calls"
             )
     not_emulated.extend(_not_emulated(host))
-    return Emulation(host.name, filt, uname26, foreign, emulated, not_emulated)
+    # glibc's kernel check of dynamic programs: ld.so reads the version from the vDSO, which no
+    # personality changes (measured: knowledge/real-engine-here.md); static programs do see it
+    unreproduced = {*NEVER_REPRODUCED, "kernel.too-old-for-libc"}
+    if uname26:
+        not_emulated.append("glibc's kernel check in dynamically linked programs (vDSO)")
+    if not foreign:
+        unreproduced.add("arch")
+    return Emulation(
+        host.name, filt, uname26, foreign, emulated, not_emulated, frozenset(unreproduced)
+    )
+
+
+# Mechanisms whose host side no option on one machine imposes (see _not_emulated).
+NEVER_REPRODUCED = (
+    "cpu",
+    "pagesize",
+    "vsyscall",
+    "cgroups",
+    "fips",
+    "gpu",
+    "network",
+    "hostconfig",
+)
 
 
 def _not_emulated(host: HostProfile) -> list[str]:

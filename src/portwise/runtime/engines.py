@@ -214,12 +214,16 @@ class PodmanEngine:
         self.emulation = emulation
         self.runtime = runtime
         self.work = Path(tempfile.mkdtemp(prefix="portwise-podman-"))
+        # podman refuses a run root of 50 characters or more: a short one under /tmp then
+        self.runroot = self.work / "run"
+        if len(str(self.runroot)) >= 50:
+            self.runroot = Path(tempfile.mkdtemp(prefix="portwise-run-", dir="/tmp"))
         self.base = [
             self.podman,
             "--root",
             str(self.work / "root"),
             "--runroot",
-            str(self.work / "run"),
+            str(self.runroot),
             "--events-backend",
             "file",
             "--tmpdir",
@@ -303,6 +307,7 @@ class PodmanEngine:
             timeout=120,
         )
         shutil.rmtree(self.work, ignore_errors=True)
+        shutil.rmtree(self.runroot, ignore_errors=True)
 
 
 def _since(start: float) -> float:

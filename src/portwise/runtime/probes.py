@@ -6,6 +6,7 @@ probe: a predicted clone3 failure must show up in the thread probe, not just any
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from portwise.model.image import ImageProfile
@@ -53,9 +54,19 @@ def entrypoint(image: ImageProfile, args: list[str] | None = None) -> Probe | No
     return Probe("entrypoint", tuple(argv)) if argv else None
 
 
-def custom(command: str, index: int) -> Probe:
-    """A --probe given on the command line, run by the image's shell."""
-    return Probe(f"probe-{index}", ("/bin/sh", "-c", command), ("/bin/sh",))
+def custom(command: str, index: int, image: ImageProfile) -> Probe:
+    """A --probe: run by the image's shell, or directly when it names an absolute program.
+
+    A direct program that is a statically linked glibc binary exercises glibc's own kernel
+    check, which the kernel mechanism reports under the subject "static-glibc".
+    """
+    argv = tuple(shlex.split(command))
+    if not argv or not argv[0].startswith("/"):
+        return Probe(f"probe-{index}", ("/bin/sh", "-c", command), ("/bin/sh",))
+    static = any(
+        b.path == argv[0] and b.linkage != "dynamic" and b.libc == "glibc" for b in image.binaries
+    )
+    return Probe(f"probe-{index}", argv, (argv[0],), ("static-glibc",) if static else ())
 
 
 def missing(probe: Probe, image: ImageProfile) -> list[str]:

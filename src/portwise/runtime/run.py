@@ -33,7 +33,7 @@ EngineName = Literal["runc", "crun", "podman"]
 
 
 @dataclass(frozen=True)
-class TestOptions:
+class RunOptions:
     engine: EngineName = "runc"
     commands: list[str] = field(default_factory=list)  # --probe; none: smoke + entrypoint
     entrypoint_args: list[str] | None = None
@@ -67,9 +67,9 @@ def _interrupts_clean_up() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def _probes(image: ImageProfile, options: TestOptions) -> list[probe_set.Probe]:
+def _probes(image: ImageProfile, options: RunOptions) -> list[probe_set.Probe]:
     if options.commands:
-        return [probe_set.custom(c, i + 1) for i, c in enumerate(options.commands)]
+        return [probe_set.custom(c, i + 1, image) for i, c in enumerate(options.commands)]
     chosen = list(probe_set.SMOKE)
     entry = probe_set.entrypoint(image, options.entrypoint_args)
     if entry is not None:
@@ -77,15 +77,23 @@ def _probes(image: ImageProfile, options: TestOptions) -> list[probe_set.Probe]:
     return chosen
 
 
-def predict(probe: probe_set.Probe, verdict: Verdict) -> Literal["pass", "fail", "risk"]:
+def predict(
+    probe: probe_set.Probe, verdict: Verdict, unreproduced: frozenset[str] = frozenset()
+) -> Literal["pass", "fail", "risk"]:
+    """The verdict's word on this probe: findings on what it exercises, or on every process.
+
+    A failing finding whose cause the run cannot reproduce (its mechanism or id is in
+    `unreproduced`) only makes the prediction a risk: the run cannot confirm or refute it.
+    """
     relevant = [
         f
         for f in verdict.findings
         if f.subject == "process" or (f.subject is not None and f.subject in probe.exercises)
     ]
-    if any(f.severity == "fail" for f in relevant):
+    reproducible = [f for f in relevant if not {f.mechanism, f.id} & unreproduced]
+    if any(f.severity == "fail" for f in reproducible):
         return "fail"
-    if any(f.severity == "risk" for f in relevant):
+    if any(f.severity in ("fail", "risk") for f in relevant):
         return "risk"
     return "pass"
 
@@ -96,9 +104,11 @@ def _agreement(predicted: str, outcome: str) -> Agreement:
     return "agree" if predicted == outcome else "disagree"
 
 
-def _result(probe: probe_set.Probe, raw: Raw, verdict: Verdict) -> ProbeResult:
+def _result(
+    probe: probe_set.Probe, raw: Raw, verdict: Verdict, unreproduced: frozenset[str]
+) -> ProbeResult:
     outcome = "timeout" if raw.exit_code is None else "pass" if raw.exit_code == 0 else "fail"
-    predicted = predict(probe, verdict)
+    predicted = predict(probe, verdict, unreproduced)
     return ProbeResult(
         name=probe.name,
         command=list(probe.argv),
@@ -113,7 +123,7 @@ def _result(probe: probe_set.Probe, raw: Raw, verdict: Verdict) -> ProbeResult:
     )
 
 
-def run_test(image: ImageProfile, host: HostProfile, options: TestOptions) -> RunReport:
+def run_test(image: ImageProfile, host: HostProfile, options: RunOptions) -> RunReport:
     emulation = plan(host, image)
     verdict = check([image], [host]).verdict(0, 0)
     results: list[ProbeResult] = []
@@ -131,16 +141,18 @@ def run_test(image: ImageProfile, host: HostProfile, options: TestOptions) -> Ru
                             outcome="skipped",
                             why=f"the image has no {', '.join(absent)}",
                             exercises=list(probe.exercises),
-                            predicted=predict(probe, verdict),
+                            predicted=predict(probe, verdict, emulation.unreproduced),
                             agreement="inconclusive",
                         )
                     )
                     continue
-                result = _result(probe, _run(engine, probe, options), verdict)
+                result = _result(
+                    probe, _run(engine, probe, options), verdict, emulation.unreproduced
+                )
                 if result.outcome == "fail":
                     if control is None:
                         control = open_engine(
-                            options.engine, image, _unconstrained(emulation), None
+                            options.engine, image, _unconstrained(emulation), options.podman_runtime
                         )
                     again = control.run(probe.argv, options.timeout)
                     if again.exit_code != 0:
@@ -164,11 +176,11 @@ def run_test(image: ImageProfile, host: HostProfile, options: TestOptions) -> Ru
     return _report(image, host, engine.name, emulation, verdict, results)
 
 
-def _run(engine: Engine, probe: probe_set.Probe, options: TestOptions) -> Raw:
+def _run(engine: Engine, probe: probe_set.Probe, options: RunOptions) -> Raw:
     return engine.run(probe.argv, options.timeout)
 
 
-def _trace(engine: Engine, probe: probe_set.Probe, options: TestOptions) -> list[str]:
+def _trace(engine: Engine, probe: probe_set.Probe, options: RunOptions) -> list[str]:
     """Run the probe once more under strace -f and keep the probe's failed calls."""
     strace = shutil.which("strace")
     if strace is None:
@@ -202,15 +214,13 @@ def _report(
         for r in results
         if r.agreement == "disagree"
     ]
-    ran = [r for r in results if r.outcome in ("pass", "fail")]
-    status = "FAIL" if any(r.outcome == "fail" for r in results) else "PASS"
+    status: Literal["PASS", "FAIL"] = (
+        "FAIL" if any(r.outcome == "fail" for r in results) else "PASS"
+    )
+    agreement: Agreement
     if disagreements:
-        agreement: Agreement = "disagree"
-    elif (
-        ran
-        and all(r.agreement == "agree" for r in ran)
-        and (verdict.status != "FAIL" or status == "FAIL")
-    ):
+        agreement = "disagree"
+    elif verdict.status == status and any(r.agreement == "agree" for r in results):
         agreement = "agree"
     else:
         agreement = "inconclusive"
@@ -227,3 +237,17 @@ def _report(
         agreement=agreement,
         disagreements=disagreements,
     )
+
+
+DISAGREEMENTS = "disagreements.jsonl"
+
+
+def record_disagreement(report: RunReport, directory: Path) -> Path | None:
+    """Append a disagreeing run to a journal beside the cache: each one is a bug to fix."""
+    if report.agreement != "disagree":
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    journal = directory / DISAGREEMENTS
+    with journal.open("a", encoding="utf-8") as handle:
+        handle.write(report.model_dump_json() + "\n")
+    return journal

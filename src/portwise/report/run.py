@@ -1,0 +1,47 @@
+"""A real run beside its prediction: probes, what was emulated, and any disagreement, loudly."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from portwise.model.observation import RunReport
+
+STYLE = {"pass": "green", "fail": "bold red", "timeout": "red", "skipped": "dim"}
+AGREE = {"agree": "green", "disagree": "bold red", "inconclusive": "yellow"}
+
+
+def render_run(console: Console, report: RunReport) -> None:
+    console.print(
+        f"[bold]{escape(report.image)}[/] ({report.platform}) under [bold]{escape(report.host)}[/]"
+        f" on {report.engine}: [{STYLE['pass' if report.status == 'PASS' else 'fail']}]"
+        f"{report.status}[/], predicted {report.predicted}, "
+        f"[{AGREE[report.agreement]}]{report.agreement}[/]",
+        highlight=False,
+    )
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("probe", "outcome", "predicted", "agreement", "seconds", "detail"):
+        table.add_column(column, overflow="fold")
+    for p in report.probes:
+        detail = p.why or (p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "")
+        if p.failed_syscalls:
+            detail += ("; " if detail else "") + "failed: " + ", ".join(p.failed_syscalls[:8])
+        table.add_row(
+            p.name,
+            f"[{STYLE[p.outcome]}]{p.outcome}[/]",
+            p.predicted,
+            f"[{AGREE[p.agreement]}]{p.agreement}[/]",
+            f"{p.seconds:.2f}",
+            escape(detail),
+        )
+    console.print(table)
+    for label, items in (("emulated", report.emulated), ("not emulated", report.not_emulated)):
+        for item in items:
+            console.print(f"  [bold]{label}:[/] {escape(item)}", highlight=False)
+    for item in report.disagreements:
+        console.print(
+            f"[bold red]DISAGREEMENT with portwise check:[/] {escape(item)} "
+            "(a bug in the model or the emulation)",
+            highlight=False,
+        )
