@@ -321,6 +321,51 @@ def test_command(
         raise typer.Exit(1)
 
 
+suite_app = typer.Typer(help="Regression suites: cases, known failures, mitigations.")
+app.add_typer(suite_app, name="suite")
+
+
+@suite_app.command("run")
+def suite_run(
+    file: Annotated[Path, typer.Argument(help="A suite file (YAML; see examples/suites).")],
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Write JUnit XML here (a case per run).")
+    ] = None,
+    engine: Annotated[str, typer.Option(help="runc | crun (bundle fast path) | podman.")] = "runc",
+    runtime: Annotated[
+        str | None, typer.Option(help="OCI runtime podman should use (e.g. runc).")
+    ] = None,
+    catalog: Catalogs = None,
+    cache_dir: CacheDir = None,
+) -> None:
+    """Run every case and mitigation check of a suite; exit 1 on any unexpected outcome."""
+    from portwise.report.suite import render_suite
+    from portwise.report.suite_junit import to_suite_junit
+    from portwise.suite.load import Run, load_suite
+    from portwise.suite.run import SuiteOptions, run_suite
+
+    if engine not in ("runc", "crun", "podman"):
+        raise UsageError(f"unknown --engine {engine!r}; use runc, crun or podman")
+    suite = load_suite(file, catalog or [])
+
+    def progress(run: Run, index: int, total: int) -> None:
+        err.print(f"[{index + 1}/{total}] {escape(run.name)}", highlight=False)
+
+    options = SuiteOptions(
+        engine=engine,  # type: ignore[arg-type]
+        podman_runtime=runtime,
+        cache_dir=cache_dir,
+        journal_dir=cache_dir or default_cache_dir(),
+    )
+    report = run_suite(suite, options, progress if err.is_terminal else None)
+    render_suite(out, report)
+    if junit is not None:
+        junit.write_text(to_suite_junit(report), encoding="utf-8")
+        err.print(f"wrote JUnit XML to {junit}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 @app.command("explain")
 def explain_command(
     topic: Annotated[str, typer.Argument(help="A mechanism, finding id or incident id.")],

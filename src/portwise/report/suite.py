@@ -1,0 +1,56 @@
+"""A suite run as a summary table: case, expected, observed, agreement, known failure, mitigation.
+
+Every run that was not as expected is listed under the table with what differed, and every
+disagreement with `portwise check` is printed loudly, as `portwise test` does.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from portwise.report.run import AGREE
+from portwise.suite.results import SuiteReport
+
+VERIFIED = {"yes": "green", "no": "bold red", "not verified": "yellow", "": ""}
+
+
+def render_suite(console: Console, report: SuiteReport) -> None:
+    passed = sum(r.ok for r in report.results)
+    total = len(report.results)
+    state = "" if report.ok else ", [bold red]UNEXPECTED OUTCOMES[/]"
+    console.print(
+        f"suite [bold]{escape(report.suite)}[/] ({escape(report.path)}) on {report.engine}: "
+        f"{passed}/{total} runs as expected{state}",
+        highlight=False,
+    )
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("", no_wrap=True)
+    for column in ("case", "expected", "observed"):
+        table.add_column(column, overflow="fold", ratio=2)
+    for column in ("agreement", "known failure", "mitigation verified"):
+        table.add_column(column, overflow="fold", ratio=1)
+    for r in report.results:
+        mark = "[green]ok[/]" if r.ok else "[bold red]NO[/]"
+        name = r.name if r.kind == "case" else f"  mitigated ({r.host})"
+        known = ", ".join(r.known_failures) if r.kind == "case" else (r.mitigates or "")
+        verified = r.mitigation_verified
+        table.add_row(
+            mark,
+            escape(name),
+            escape(r.expected),
+            escape(r.observed),
+            f"[{AGREE[r.agreement]}]{r.agreement}[/]",
+            escape(known),
+            f"[{VERIFIED[verified]}]{verified}[/]" if verified else "",
+        )
+    console.print(table)
+    console.print(
+        "[dim]ok: every outcome as expected; agreement: the run against portwise check[/]",
+        highlight=False,
+    )
+    for r in report.results:
+        for problem in r.problems:
+            style = "bold red" if problem.startswith("disagrees") else "red"
+            console.print(f"[{style}]{escape(r.name)}:[/] {escape(problem)}", highlight=False)
