@@ -174,3 +174,44 @@ def test_other_engines_reproduce_clone3(
         pytest.skip(f"crun cannot start containers on this machine: {plain.stderr[-200:]}")
     assert (threads.outcome, plain.outcome) == ("fail", "pass")
     assert left_behind(private_tmp) == []
+
+
+@pytest.fixture(scope="module")
+def v3_image(
+    runtime_images: Path, isa_bins: Path, tmp_path_factory: pytest.TempPathFactory
+) -> ImageProfile:
+    """trixie plus a program Debian's gcc built with -march=x86-64-v3 (no ISA note: found by
+    disassembly, so the image is scanned with the CPU scan on)."""
+    import shutil
+    import subprocess
+    import tarfile
+
+    from portwise.image.analyzers import with_options
+    from portwise.image.scan import ScanOptions, scan
+
+    work = tmp_path_factory.mktemp("v3")
+    layout = work / "layout"
+    shutil.copytree(runtime_images / "oci" / "debian-trixie", layout)
+    layer = work / "layer.tar"
+    with tarfile.open(layer, "w") as tar:
+        tar.add(isa_bins / "vec-v3", arcname="usr/local/bin/vec-v3")
+    subprocess.run(
+        ["umoci", "raw", "add-layer", "--image", f"{layout}:latest", str(layer)], check=True
+    )
+    options = ScanOptions(cache_dir=work / "cache", analyzers=with_options(cpu_scan=True))
+    (profile,) = scan(f"oci:{layout}:latest", options)
+    return profile
+
+
+def test_x86_64_v3_program_dies_under_a_v2_cpu_model(v3_image: ImageProfile) -> None:
+    """x86-64-v2-rhel9's mechanism for real: qemu's Nehalem model stands for a v2 host CPU."""
+    v2 = docker_host("docker-25.0.3", "1.1.12", cpu__x86_64_level=fact("x86-64-v2"))
+    report = run_test(v3_image, v2, RunOptions(commands=["/usr/local/bin/vec-v3"]))
+    (result,) = report.probes
+    assert any("-cpu Nehalem" in e for e in report.emulated)
+    assert result.exercises == ["isa:x86-64-v3"]
+    assert (result.outcome, result.exit_code) == ("fail", 132)  # SIGILL
+    assert (result.predicted, result.agreement) == ("fail", "agree")
+    v3 = docker_host("docker-25.0.3", "1.1.12", cpu__x86_64_level=fact("x86-64-v3"))
+    (fine,) = run_test(v3_image, v3, RunOptions(commands=["/usr/local/bin/vec-v3"])).probes
+    assert (fine.outcome, fine.agreement) == ("pass", "agree")

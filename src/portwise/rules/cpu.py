@@ -190,7 +190,7 @@ def _fail(group: Group, missing: list[str], offer: CpuOffers) -> Finding:
         )
     return Finding(
         id=f"{ID}.{case}",
-        subject="process" if case == "libc-level" else None,
+        subject="process" if case == "libc-level" else f"isa:{group.level}",
         mechanism=ID,
         severity="fail",
         title=title,

@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from portwise.host.cpu import read_cpu
+from portwise.host.files import HostFiles
 from portwise.host.kernel import MACHINE_NAMES
 from portwise.host.seccomp_table import UNCONFINED, runc_stub
 from portwise.image.binaries import version_key
 from portwise.knowledge import seccomp, syscalls
 from portwise.knowledge.architectures import machine_of
+from portwise.knowledge.cpu_levels import LEVEL_ORDER
 from portwise.model.host import HostProfile
 from portwise.model.image import ImageProfile
 
@@ -34,6 +39,7 @@ class Emulation:
     seccomp: dict[str, Any] | None  # OCI linux.seccomp; None runs without a filter
     uname26: bool  # run under the UNAME26 personality (a 2.6 kernel's uname)
     foreign: str | None  # the image's machine when it differs from this one (qemu-user)
+    cpu_model: str | None = None  # qemu -cpu model imposing the host's lower x86-64 level
     emulated: list[str] = field(default_factory=list)
     not_emulated: list[str] = field(default_factory=list)
     # mechanisms and finding ids whose cause this run cannot reproduce: a run that passes
@@ -154,8 +160,45 @@ def plan(host: HostProfile, image: ImageProfile) -> Emulation:
         not_emulated.append("glibc's kernel check in dynamically linked programs (vDSO)")
     if not foreign:
         unreproduced.add("arch")
+    cpu_model, cpu_note = _cpu_model(host, wanted, here)
+    if cpu_model and cpu_note:
+        unreproduced.discard("cpu")
+        emulated.append(cpu_note)
+    elif cpu_note:
+        not_emulated.append(cpu_note)
     return Emulation(
-        host.name, filt, uname26, foreign, emulated, not_emulated, frozenset(unreproduced)
+        host.name,
+        filt,
+        uname26,
+        foreign,
+        cpu_model,
+        emulated,
+        not_emulated,
+        frozenset(unreproduced),
+    )
+
+
+# qemu's CPU models whose features are exactly an x86-64 level's (qemu's TCG has no AVX-512,
+# so x86-64-v4 cannot be imposed). Measured here: a -march=x86-64-v3 program dies with SIGILL
+# under Nehalem and runs under Haswell.
+QEMU_CPU_MODELS = {"x86-64-baseline": "qemu64", "x86-64-v2": "Nehalem", "x86-64-v3": "Haswell"}
+QEMU_X86_64 = "qemu-x86_64-static"
+
+
+def _cpu_model(host: HostProfile, wanted: str, here: str) -> tuple[str | None, str | None]:
+    """A qemu CPU model when the host's level is below this machine's, else why not."""
+    level = host.cpu.x86_64_level.value
+    if level is None or wanted != "x86-64" or here != "x86-64":
+        return None, None
+    local = read_cpu(HostFiles(Path("/")), here).x86_64_level.value
+    if local is None or LEVEL_ORDER.index(level) >= LEVEL_ORDER.index(local):
+        return None, None
+    model = QEMU_CPU_MODELS.get(level)
+    if model is None or shutil.which(QEMU_X86_64) is None:
+        return None, f"CPU level {level} (this machine's {local} CPU is used)"
+    return model, (
+        f"CPU {level}: each probe's first program runs under {QEMU_X86_64} -cpu {model} "
+        "(programs it starts run natively)"
     )
 
 
@@ -184,9 +227,6 @@ def _not_emulated(host: HostProfile) -> list[str]:
         out.append(f"cgroup {host.cgroup.version.value} (this machine's hierarchy is used)")
     if host.security.fips.value:
         out.append("FIPS mode")
-    level = host.cpu.x86_64_level.value
-    if level is not None:
-        out.append(f"CPU level {level} (this machine's CPU is used)")
     if host.gpu.nvidia_driver.value is not None:
         out.append(f"NVIDIA driver {host.gpu.nvidia_driver.value}")
     if host.engines.iptables_backend.value is not None:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from portwise.errors import ToolError, UsageError
 from portwise.model.image import ImageProfile
-from portwise.runtime.emulate import Emulation
+from portwise.runtime.emulate import QEMU_X86_64, Emulation
 
 TAIL = 2000
 PIDS_LIMIT = 256
@@ -84,6 +84,33 @@ def oci_layout(reference: str, work: Path) -> tuple[Path, str]:
     return target, "image"
 
 
+QEMU_IN_CONTAINER = "/.portwise/qemu-x86_64"
+
+
+def cpu_wrapped(emulation: Emulation, argv: Sequence[str]) -> list[str]:
+    """Under a qemu CPU model the probe's program is started by the bind-mounted qemu.
+
+    qemu re-raises the guest's fatal signal on itself; as the container's PID 1 the kernel
+    ignores it and qemu hangs, so a shell stays PID 1 and reports 128 + the signal.
+    """
+    if emulation.cpu_model is None:
+        return list(argv)
+    return [
+        "/bin/sh",
+        "-c",
+        '"$@"; exit $?',
+        "portwise-probe",
+        QEMU_IN_CONTAINER,
+        "-cpu",
+        emulation.cpu_model,
+        *argv,
+    ]
+
+
+def qemu_source() -> str:
+    return _tool(QEMU_X86_64)
+
+
 def _config(image: ImageProfile, emulation: Emulation, argv: Sequence[str]) -> dict[str, Any]:
     env = image.config.env or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
     nofile = _nofile()
@@ -98,12 +125,12 @@ def _config(image: ImageProfile, emulation: Emulation, argv: Sequence[str]) -> d
     no_caps: dict[str, list[str]] = {
         k: [] for k in ("bounding", "effective", "inheritable", "permitted", "ambient")
     }
-    return {
+    config: dict[str, Any] = {
         "ociVersion": "1.0.2",
         "process": {
             "terminal": False,
             "user": {"uid": 0, "gid": 0},
-            "args": list(argv),
+            "args": cpu_wrapped(emulation, argv),
             "env": env,
             "cwd": image.config.working_dir or "/",
             "capabilities": no_caps,
@@ -150,6 +177,16 @@ def _config(image: ImageProfile, emulation: Emulation, argv: Sequence[str]) -> d
         ],
         "linux": linux,
     }
+    if emulation.cpu_model is not None:
+        config["mounts"].append(
+            {
+                "destination": QEMU_IN_CONTAINER,
+                "type": "bind",
+                "source": qemu_source(),
+                "options": ["bind", "ro", "nosuid", "nodev"],
+            }
+        )
+    return config
 
 
 class BundleEngine:
@@ -271,6 +308,8 @@ class PodmanEngine:
             options.append(f"--runtime={self.runtime}")
         if self.emulation.foreign:
             options.append(f"--arch={self.image.platform.architecture}")
+        if self.emulation.cpu_model is not None:
+            options.append(f"--volume={qemu_source()}:{QEMU_IN_CONTAINER}:ro")
         start = time.perf_counter()
         try:
             done = subprocess.run(

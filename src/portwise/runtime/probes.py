@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from portwise.image.binaries import required_level
 from portwise.model.image import ImageProfile
 
 
@@ -57,16 +58,21 @@ def entrypoint(image: ImageProfile, args: list[str] | None = None) -> Probe | No
 def custom(command: str, index: int, image: ImageProfile) -> Probe:
     """A --probe: run by the image's shell, or directly when it names an absolute program.
 
-    A direct program that is a statically linked glibc binary exercises glibc's own kernel
-    check, which the kernel mechanism reports under the subject "static-glibc".
+    A direct program exercises what the image profile knows of it: glibc's own kernel check
+    when it is statically linked ("static-glibc"), and its x86-64 level ("isa:x86-64-v3").
     """
     argv = tuple(shlex.split(command))
     if not argv or not argv[0].startswith("/"):
         return Probe(f"probe-{index}", ("/bin/sh", "-c", command), ("/bin/sh",))
-    static = any(
-        b.path == argv[0] and b.linkage != "dynamic" and b.libc == "glibc" for b in image.binaries
-    )
-    return Probe(f"probe-{index}", argv, (argv[0],), ("static-glibc",) if static else ())
+    exercises: list[str] = []
+    for b in image.binaries:
+        if b.path == argv[0]:
+            if b.linkage != "dynamic" and b.libc == "glibc":
+                exercises.append("static-glibc")
+            level = required_level(b)
+            if level is not None:
+                exercises.append(f"isa:{level}")
+    return Probe(f"probe-{index}", argv, (argv[0],), tuple(exercises))
 
 
 def missing(probe: Probe, image: ImageProfile) -> list[str]:

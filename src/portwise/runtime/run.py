@@ -197,7 +197,7 @@ def _trace(engine: Engine, probe: probe_set.Probe, options: RunOptions) -> list[
 
 
 def _unconstrained(emulation: Emulation) -> Emulation:
-    return replace(emulation, seccomp=None, uname26=False)
+    return replace(emulation, seccomp=None, uname26=False, cpu_model=None)
 
 
 def _report(
