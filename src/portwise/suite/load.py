@@ -23,12 +23,14 @@ from pydantic import ValidationError
 from portwise.check import LOCAL, load_host
 from portwise.errors import PortwiseError, UsageError
 from portwise.host.catalog import catalog_names
+from portwise.knowledge import incidents
 from portwise.model.host import HostProfile
 from portwise.runtime.probes import SMOKE as SMOKE_PROBES
 from portwise.suite import schema
 from portwise.suite.overrides import Override, OverrideError, apply, check_value
 from portwise.suite.yamltree import Tree, YamlSyntaxError, dotted, parse
 
+_URL = re.compile(r"https?://\S+\Z")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 SMOKE_NAMES = (*(p.name for p in SMOKE_PROBES), "entrypoint")
 
@@ -179,13 +181,14 @@ class _Builder:
         where: tuple[str | int, ...] = ("hosts", name)
         if not re.match(schema.NAME, name):
             self.problem(where, "a host name is letters, digits, . _ -")
-        base = self.expand((*where, "base"), spec.base)
+        at_base = (*where, "base") if (*where, "base") in self.tree.lines else where
+        base = self.expand(at_base, spec.base)
         if base != LOCAL and (base.endswith(".json") or "/" in base):
             file = Path(base)
             base = str(file if file.is_absolute() else self.path.parent / file)
         elif base != LOCAL and base not in catalog_names(self.catalogs):
             self.problem(
-                (*where, "base"),
+                at_base,
                 f"unknown host {base!r}: not 'local', not a .json file, not a catalog name "
                 "(`portwise hosts` lists the catalog)",
             )
@@ -193,7 +196,7 @@ class _Builder:
         try:
             profile = load_host(base, self.catalogs)
         except PortwiseError as exc:
-            self.problem((*where, "base"), exc.message)
+            self.problem(at_base, exc.message)
             return None
         return self.override(profile, spec.override, (*where, "override"), name)
 
@@ -253,6 +256,13 @@ class _Builder:
             if known_failure.id in ids:
                 self.problem((*kf_at, "id"), f"duplicate known failure {known_failure.id!r}")
             ids.add(known_failure.id)
+            for r, reference in enumerate(known_failure.references):
+                if not _URL.match(reference) and reference not in incidents.load():
+                    self.problem(
+                        (*kf_at, "references", r),
+                        f"{reference!r} is neither a URL nor a documented incident "
+                        "(knowledge/incidents/data; `portwise explain ID` shows one)",
+                    )
             shown = known_failure.probe
             if shown is None:
                 continue
@@ -268,6 +278,8 @@ class _Builder:
                     "this probe fails",
                 )
             expect_probes.setdefault(shown, "fail")
+        for k, known_failure in enumerate(case.known_failures):
+            self.check_mitigation((*at, "known_failures", k, "mitigation"), known_failure)
         runs: list[Run] = []
         pairs = [(i, h) for i in case.image for h in case.host]
         for image, host in pairs:
@@ -306,6 +318,18 @@ class _Builder:
                 if mitigated is not None:
                     runs.append(mitigated)
         return runs
+
+    def check_mitigation(
+        self, at: tuple[str | int, ...], known_failure: schema.KnownFailure
+    ) -> None:
+        """What can be checked once, before any host is built: the override's keys and names."""
+        if known_failure.mitigation is None:
+            return
+        for key, value in known_failure.mitigation.override.items():
+            try:
+                check_value(key, value)
+            except OverrideError as exc:
+                self.problem((*at, "override", key), exc.message)
 
     def probes(self, case: schema.Case) -> tuple[tuple[str, ...], tuple[str, ...]]:
         if case.probes == schema.SMOKE:

@@ -11,13 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from portwise.knowledge import incidents
-
 Expect = Literal["pass", "fail"]
 ProbeExpect = Literal["pass", "fail", "skipped", "timeout"]
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 SMOKE = "smoke"
-_URL = re.compile(r"https?://\S+\Z")
 Scalar = str | int | float | bool | list[str]
 
 
@@ -54,20 +51,10 @@ class KnownFailure(Strict):
     id: str = Field(pattern=NAME)
     probe: str | None = Field(None, description="the probe that shows it (default: the case)")
     description: str = Field(min_length=3)
-    references: list[str] = Field(default_factory=list)
+    references: list[str] = Field(
+        default_factory=list, description="URLs, or ids of incidents in knowledge/incidents"
+    )
     mitigation: Mitigation | None = None
-
-    @field_validator("references")
-    @classmethod
-    def _references(cls, value: list[str]) -> list[str]:
-        known = incidents.load()
-        for ref in value:
-            if not _URL.match(ref) and ref not in known:
-                raise ValueError(
-                    f"{ref!r} is neither a URL nor a documented incident "
-                    "(`portwise explain` lists them; knowledge/incidents/data)"
-                )
-        return value
 
 
 class Case(Strict):
