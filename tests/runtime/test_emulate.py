@@ -89,3 +89,22 @@ def test_unknown_or_unconfined_profile() -> None:
         host_with("debian-12", engines__seccomp_profile=fact("unconfined")), "x86-64"
     )
     assert free is None and notes == []
+
+
+def test_engine_ulimits_are_applied_when_this_machine_allows_them(runtime_profile) -> None:  # type: ignore[no-untyped-def]
+    """rlimit-nofile-infinity: LimitNOFILE=infinity gives 1073741816, more than a VM may grant."""
+    from portwise.runtime.emulate import plan
+
+    image = runtime_profile("debian-trixie")
+    huge = plan(
+        host_with("debian-12", engines__default_ulimits=fact(["nofile=1073741816:1073741816"])),
+        image,
+    )
+    assert (
+        huge.rlimits == () or huge.rlimits[0][2] == 1073741816
+    )  # only where the hard limit allows
+    if huge.rlimits == ():
+        assert any("above this machine's hard limit" in n for n in huge.not_emulated)
+    small = plan(host_with("debian-12", engines__default_ulimits=fact(["nofile=1024:4096"])), image)
+    assert small.rlimits == (("RLIMIT_NOFILE", 1024, 4096),)
+    assert any(e.startswith("ulimit nofile=1024:4096") for e in small.emulated)

@@ -215,3 +215,13 @@ def test_x86_64_v3_program_dies_under_a_v2_cpu_model(v3_image: ImageProfile) -> 
     v3 = docker_host("docker-25.0.3", "1.1.12", cpu__x86_64_level=fact("x86-64-v3"))
     (fine,) = run_test(v3_image, v3, RunOptions(commands=["/usr/local/bin/vec-v3"])).probes
     assert (fine.outcome, fine.agreement) == ("pass", "agree")
+
+
+def test_the_engines_default_ulimit_reaches_the_container(runtime_profile: Profiles) -> None:
+    host = docker_host(
+        "docker-25.0.3", "1.1.12", engines__default_ulimits=fact(["nofile=1024:4096"])
+    )
+    (result,) = run_test(
+        runtime_profile("debian-trixie"), host, RunOptions(commands=["ulimit -n"])
+    ).probes
+    assert result.stdout.strip() == "1024"

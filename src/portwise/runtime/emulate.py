@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ class Emulation:
     uname26: bool  # run under the UNAME26 personality (a 2.6 kernel's uname)
     foreign: str | None  # the image's machine when it differs from this one (qemu-user)
     cpu_model: str | None = None  # qemu -cpu model imposing the host's lower x86-64 level
+    rlimits: tuple[tuple[str, int, int], ...] = ()  # (RLIMIT_*, soft, hard) from the host
     emulated: list[str] = field(default_factory=list)
     not_emulated: list[str] = field(default_factory=list)
     # mechanisms and finding ids whose cause this run cannot reproduce: a run that passes
@@ -160,6 +162,9 @@ def plan(host: HostProfile, image: ImageProfile) -> Emulation:
         not_emulated.append("glibc's kernel check in dynamically linked programs (vDSO)")
     if not foreign:
         unreproduced.add("arch")
+    rlimits, limit_notes = _rlimits(host)
+    for note in limit_notes:
+        (emulated if note.startswith("ulimit") else not_emulated).append(note)
     cpu_model, cpu_note = _cpu_model(host, wanted, here)
     if cpu_model and cpu_note:
         unreproduced.discard("cpu")
@@ -172,10 +177,38 @@ def plan(host: HostProfile, image: ImageProfile) -> Emulation:
         uname26,
         foreign,
         cpu_model,
+        rlimits,
         emulated,
         not_emulated,
         frozenset(unreproduced),
     )
+
+
+RLIMITS = {
+    "nofile": ("RLIMIT_NOFILE", resource.RLIMIT_NOFILE),
+    "nproc": ("RLIMIT_NPROC", resource.RLIMIT_NPROC),
+}
+
+
+def _rlimits(host: HostProfile) -> tuple[tuple[tuple[str, int, int], ...], list[str]]:
+    """The engine's default ulimits, where this machine lets a container have them."""
+    out: list[tuple[str, int, int]] = []
+    notes: list[str] = []
+    for item in host.engines.default_ulimits.value or []:
+        name, _, value = item.partition("=")
+        soft_text, _, hard_text = value.partition(":")
+        if name not in RLIMITS or not soft_text.lstrip("-").isdigit():
+            notes.append(f"default ulimit {item} (not understood)")
+            continue
+        soft, hard = int(soft_text), int(hard_text or soft_text)
+        oci, number = RLIMITS[name]
+        local_hard = resource.getrlimit(number)[1]
+        if local_hard != resource.RLIM_INFINITY and max(soft, hard) > local_hard:
+            notes.append(f"default ulimit {item}: above this machine's hard limit {local_hard}")
+            continue
+        out.append((oci, soft, hard))
+        notes.append(f"ulimit {item} (the engine's default)")
+    return tuple(out), notes
 
 
 # qemu's CPU models whose features are exactly an x86-64 level's (qemu's TCG has no AVX-512,

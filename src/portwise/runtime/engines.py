@@ -87,6 +87,13 @@ def oci_layout(reference: str, work: Path) -> tuple[Path, str]:
 QEMU_IN_CONTAINER = "/.portwise/qemu-x86_64"
 
 
+def _rlimits(emulation: Emulation, nofile: int) -> list[dict[str, Any]]:
+    """This machine's open-files limit and a pids bound, replaced by the host's where known."""
+    limits = {"RLIMIT_NOFILE": (nofile, nofile), "RLIMIT_NPROC": (4096, 4096)}
+    limits.update({name: (soft, hard) for name, soft, hard in emulation.rlimits})
+    return [{"type": t, "soft": soft, "hard": hard} for t, (soft, hard) in limits.items()]
+
+
 def cpu_wrapped(emulation: Emulation, argv: Sequence[str]) -> list[str]:
     """Under a qemu CPU model the probe's program is started by the bind-mounted qemu.
 
@@ -134,10 +141,7 @@ def _config(image: ImageProfile, emulation: Emulation, argv: Sequence[str]) -> d
             "env": env,
             "cwd": image.config.working_dir or "/",
             "capabilities": no_caps,
-            "rlimits": [
-                {"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile},
-                {"type": "RLIMIT_NPROC", "hard": 4096, "soft": 4096},
-            ],
+            "rlimits": _rlimits(emulation, nofile),
             "noNewPrivileges": True,
         },
         "root": {"path": "rootfs", "readonly": True},
@@ -300,8 +304,11 @@ class PodmanEngine:
             "--read-only",
             f"--pids-limit={PIDS_LIMIT}",
             f"--memory={MEMORY_LIMIT}",
-            f"--ulimit=nofile={nofile}:{nofile}",
-            "--ulimit=nproc=4096:4096",
+            *(
+                f"--ulimit={name.removeprefix('RLIMIT_').lower()}={r['soft']}:{r['hard']}"
+                for r in _rlimits(self.emulation, nofile)
+                for name in [str(r["type"])]
+            ),
             "--user=0:0",
         ]
         if self.runtime:
