@@ -224,22 +224,11 @@ class BundleEngine:
         config = _config(self.image, self.emulation, argv)
         (self.bundle / "config.json").write_text(json.dumps(config))
         base = [self.runtime, "--root", str(self.root)]
-        start = time.perf_counter()
-        try:
-            done = subprocess.run(
-                [*wrap, *_prefix(self.emulation), *base, "run", "--bundle", str(self.bundle), cid],
-                capture_output=True,
-                stdin=subprocess.DEVNULL,
-                timeout=timeout,
-                check=False,
-            )
-            return Raw(done.returncode, _tail(done.stdout), _tail(done.stderr), _since(start))
-        except subprocess.TimeoutExpired as exc:
-            return Raw(None, _tail(exc.stdout or b""), _tail(exc.stderr or b""), _since(start))
-        finally:
-            subprocess.run(
-                [*base, "delete", "--force", cid], capture_output=True, check=False, timeout=60
-            )
+        return _execute(
+            [*wrap, *_prefix(self.emulation), *base, "run", "--bundle", str(self.bundle), cid],
+            timeout,
+            [*base, "delete", "--force", cid],
+        )
 
     def close(self) -> None:
         shutil.rmtree(self.work, ignore_errors=True)
@@ -317,33 +306,19 @@ class PodmanEngine:
             options.append(f"--arch={self.image.platform.architecture}")
         if self.emulation.cpu_model is not None:
             options.append(f"--volume={qemu_source()}:{QEMU_IN_CONTAINER}:ro")
-        start = time.perf_counter()
-        try:
-            done = subprocess.run(
-                [
-                    *wrap,
-                    *_prefix(self.emulation),
-                    *self.base,
-                    "run",
-                    *options,
-                    self.image_id,
-                    *argv,
-                ],
-                capture_output=True,
-                stdin=subprocess.DEVNULL,
-                timeout=timeout,
-                check=False,
-            )
-            return Raw(done.returncode, _tail(done.stdout), _tail(done.stderr), _since(start))
-        except subprocess.TimeoutExpired as exc:
-            return Raw(None, _tail(exc.stdout or b""), _tail(exc.stderr or b""), _since(start))
-        finally:
-            subprocess.run(
-                [*self.base, "rm", "--force", "--time", "0", name],
-                capture_output=True,
-                check=False,
-                timeout=60,
-            )
+        return _execute(
+            [
+                *wrap,
+                *_prefix(self.emulation),
+                *self.base,
+                "run",
+                *options,
+                self.image_id,
+                *cpu_wrapped(self.emulation, argv),
+            ],
+            timeout,
+            [*self.base, "rm", "--force", "--time", "0", name],
+        )
 
     def close(self) -> None:
         subprocess.run(
@@ -354,6 +329,20 @@ class PodmanEngine:
         )
         shutil.rmtree(self.work, ignore_errors=True)
         shutil.rmtree(self.runroot, ignore_errors=True)
+
+
+def _execute(command: list[str], timeout: float, cleanup: list[str]) -> Raw:
+    """Run a container to its end or the timeout; the cleanup command runs whatever happens."""
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(
+            command, capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout, check=False
+        )
+        return Raw(done.returncode, _tail(done.stdout), _tail(done.stderr), _since(start))
+    except subprocess.TimeoutExpired as exc:
+        return Raw(None, _tail(exc.stdout or b""), _tail(exc.stderr or b""), _since(start))
+    finally:
+        subprocess.run(cleanup, capture_output=True, check=False, timeout=60)
 
 
 def _since(start: float) -> float:
