@@ -240,12 +240,15 @@ def _qemu_strace(argv: list[str], cwd: Path) -> set[str]:
         [QEMU, "-strace", *argv], cwd=cwd, capture_output=True, timeout=600, check=False
     )
     names = table("aarch64")
+    known = set(names.values())
     seen: set[str] = set()
     for line in result.stderr.decode("utf-8", "replace").splitlines():
-        match = re.match(r"\d+ (?:Unknown syscall (\d+)|(\w+)\()", line)
+        # threads' lines can interleave ("0x...rt_sigaction("): only whole, known names count
+        match = re.match(r"\d+ (?:Unknown syscall (\d+)|([a-z_][a-z0-9_]*)\()", line)
         if match:
             name = names.get(int(match.group(1)), "?") if match.group(1) else match.group(2)
-            seen.add(name)
+            if name in known:
+                seen.add(name)
     # arm64 programs (glibc, Go) set no SA_RESTORER: the kernel's vDSO trampoline, not the
     # binary, issues rt_sigreturn after a signal handler
     return seen - IGNORED - {"rt_sigreturn"}
