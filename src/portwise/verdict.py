@@ -86,32 +86,36 @@ def check(
 ) -> Matrix:
     image_group, image_keys = _group([_reduce(mechanisms, "needs", i) for i in images])
     host_group, host_keys = _group([_reduce(mechanisms, "offers", h) for h in hosts])
-    memo: list[dict[tuple[Hashable, Hashable], tuple[Finding, ...]]] = [{} for _ in mechanisms]
+    # Per mechanism, each distinct reduction gets a small number once, so the memo below is
+    # keyed by ints: hashing a large reduction (an image's syscall uses) for every pair of
+    # groups cost more than judging.
+    need_ids = [_numbered(column) for column in zip(*image_keys, strict=True)] if image_keys else []
+    offer_ids = [_numbered(column) for column in zip(*host_keys, strict=True)] if host_keys else []
+    memo: list[dict[tuple[int, int], tuple[Finding, ...]]] = [{} for _ in mechanisms]
     results: dict[tuple[int, int], tuple[Status, tuple[Finding, ...]]] = {}
     for gi, need_key in enumerate(image_keys):
         for gh, offer_key in enumerate(host_keys):
             findings: list[Finding] = []
-            for m, cache, need, offer in zip(mechanisms, memo, need_key, offer_key, strict=True):
-                findings.extend(_judged(m, cache, need, offer))
+            for k, m in enumerate(mechanisms):
+                pair = (need_ids[k][gi], offer_ids[k][gh])
+                found = memo[k].get(pair)
+                if found is None:
+                    found = memo[k][pair] = _judged(m, need_key[k], offer_key[k])
+                findings.extend(found)
             results[gi, gh] = (status_of(findings), tuple(findings))
     return Matrix(images, hosts, image_group, host_group, results, tuple(m.id for m in mechanisms))
 
 
-def _judged(
-    m: Mechanism[Any, Any],
-    cache: dict[tuple[Hashable, Hashable], tuple[Finding, ...]],
-    need: Hashable,
-    offer: Hashable,
-) -> tuple[Finding, ...]:
+def _numbered(column: tuple[Hashable, ...]) -> list[int]:
+    index: dict[Hashable, int] = {}
+    return [index.setdefault(value, len(index)) for value in column]
+
+
+def _judged(m: Mechanism[Any, Any], need: Hashable, offer: Hashable) -> tuple[Finding, ...]:
     for side in (need, offer):
         if isinstance(side, Finding):  # reducing this side crashed
             return (side,)
-    key = (need, offer)
-    found = cache.get(key)
-    if found is None:
-        try:
-            found = tuple(m.judge(need, offer))
-        except Exception as exc:  # a finding, see _crashed
-            found = (_crashed(m, "judge", exc),)
-        cache[key] = found
-    return found
+    try:
+        return tuple(m.judge(need, offer))
+    except Exception as exc:  # a finding, see _crashed
+        return (_crashed(m, "judge", exc),)

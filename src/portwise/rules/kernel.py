@@ -37,6 +37,9 @@ class KernelNeeds:
     libc_minimum: tuple[str, str] | None  # (min kernel, path of libc.so.6)
     static_minimum: tuple[str, str] | None  # highest among static glibc programs
     uses: tuple[Use, ...]
+    # (kernel version that introduced the call, as a key and as text, use), newest first: a
+    # host is judged by walking this until the calls are older than its kernel
+    by_age: tuple[tuple[tuple[int, ...], str, Use], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +66,15 @@ def needs(image: ImageProfile) -> KernelNeeds:
         if b.min_kernel and b.linkage != "dynamic" and b.libc == "glibc"
     ]
     glibc = next((c.version for c in image.libc if c.family == "glibc"), None)
-    return KernelNeeds(
-        machine_of(image.platform.architecture),
-        glibc,
-        _highest(libc),
-        _highest(static),
-        uses(image),
+    machine = machine_of(image.platform.architecture)
+    found = uses(image)
+    dated = [(syscalls.introduced(u.syscall, machine), u) for u in found]
+    by_age = sorted(
+        ((version_key(since), since, u) for since, u in dated if since is not None),
+        key=lambda item: item[0],
+        reverse=True,
     )
+    return KernelNeeds(machine, glibc, _highest(libc), _highest(static), found, tuple(by_age))
 
 
 def offers(host: HostProfile) -> KernelOffers:
@@ -155,10 +160,9 @@ def _too_old(
 def _missing_calls(need: KernelNeeds, host: tuple[int, ...], host_side: list[str]) -> list[Finding]:
     findings: list[Finding] = []
     handled: list[str] = []
-    for use in need.uses:
-        since = syscalls.introduced(use.syscall, need.machine)
-        if since is None or version_key(since) <= host:
-            continue
+    for since_key, since, use in need.by_age:
+        if since_key <= host:
+            break
         result = outcome(use, ENOSYS)
         if result in ("ok", "returned"):
             handled.append(f"{use.syscall} (Linux {since}) via {use.via}: {result}")
