@@ -109,7 +109,20 @@ def test_probes_of_the_wrong_shape(write_suite: WriteSuite) -> None:
     path = write_suite(GOOD.replace("      xz: echo portwise | xz -T2 >/dev/null", "      xz: 3"))
     assert problems(path) == [
         f"{path}:13: cases[0].probes: probes is `smoke`, a list of commands, "
-        "or a mapping of probe names to commands"
+        "or a mapping of probe names to commands (or to {command: ..., exercises: [...]})"
+    ]
+
+
+def test_a_probe_definition_with_an_unknown_key(write_suite: WriteSuite) -> None:
+    path = write_suite(
+        GOOD.replace(
+            "      xz: echo portwise | xz -T2 >/dev/null",
+            "      xz: {command: xz -T2, exercise: [clone3]}",
+        )
+    )
+    assert problems(path) == [
+        f"{path}:13: cases[0].probes: probe 'xz' takes command: (a string) and exercises: "
+        "(a list); got command, exercise"
     ]
 
 

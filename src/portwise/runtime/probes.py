@@ -55,15 +55,16 @@ def entrypoint(image: ImageProfile, args: list[str] | None = None) -> Probe | No
     return Probe("entrypoint", tuple(argv)) if argv else None
 
 
-def custom(command: str, index: int, image: ImageProfile) -> Probe:
+def custom(command: str, index: int, image: ImageProfile, declared: tuple[str, ...] = ()) -> Probe:
     """A --probe: run by the image's shell, or directly when it names an absolute program.
 
-    A direct program exercises what the image profile knows of it: glibc's own kernel check
+    `declared`: what the user says it exercises (a suite's `exercises:`). A direct program
+    also exercises what the image profile knows of it: glibc's own kernel check
     when it is statically linked ("static-glibc"), and its x86-64 level ("isa:x86-64-v3").
     """
     argv = tuple(shlex.split(command))
     if not argv or not argv[0].startswith("/"):
-        return Probe(f"probe-{index}", ("/bin/sh", "-c", command), ("/bin/sh",))
+        return Probe(f"probe-{index}", ("/bin/sh", "-c", command), ("/bin/sh",), declared)
     exercises: list[str] = []
     for b in image.binaries:
         if b.path == argv[0]:
@@ -72,7 +73,7 @@ def custom(command: str, index: int, image: ImageProfile) -> Probe:
             level = required_level(b)
             if level is not None:
                 exercises.append(f"isa:{level}")
-    return Probe(f"probe-{index}", argv, (argv[0],), tuple(exercises))
+    return Probe(f"probe-{index}", argv, (argv[0],), (*declared, *exercises))
 
 
 def missing(probe: Probe, image: ImageProfile) -> list[str]:

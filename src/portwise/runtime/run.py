@@ -36,6 +36,7 @@ EngineName = Literal["runc", "crun", "podman"]
 class RunOptions:
     engine: EngineName = "runc"
     commands: list[str] = field(default_factory=list)  # --probe; none: smoke + entrypoint
+    exercises: tuple[tuple[str, ...], ...] = ()  # per command: finding subjects it exercises
     entrypoint_args: list[str] | None = None
     timeout: float = 30.0
     trace: bool = False
@@ -69,7 +70,8 @@ def _interrupts_clean_up() -> Iterator[None]:
 
 def _probes(image: ImageProfile, options: RunOptions) -> list[probe_set.Probe]:
     if options.commands:
-        return [probe_set.custom(c, i + 1, image) for i, c in enumerate(options.commands)]
+        extra = list(options.exercises) + [()] * len(options.commands)
+        return [probe_set.custom(c, i + 1, image, extra[i]) for i, c in enumerate(options.commands)]
     chosen = list(probe_set.SMOKE)
     entry = probe_set.entrypoint(image, options.entrypoint_args)
     if entry is not None:

@@ -61,6 +61,7 @@ class Run:
     expect_probes: Mapping[str, str]
     allow_disagreement: bool
     known_failures: tuple[str, ...] = ()
+    exercises: tuple[tuple[str, ...], ...] = ()  # per command: the finding subjects it exercises
     mitigates: str | None = None  # the known failure id a mitigation run verifies
     mitigations: tuple[tuple[str, bool], ...] = ()  # (known failure id, verify) of a case
 
@@ -239,7 +240,7 @@ class _Builder:
                         f"no {field_name} named {name!r} under {field_name}s: "
                         f"(known: {', '.join(known)})",
                     )
-        commands, probe_names = self.probes(case)
+        commands, probe_names, exercises = self.probes(case)
         expect_probes = dict(case.expect_probes)
         for probe in expect_probes:
             if probe not in probe_names:
@@ -296,6 +297,7 @@ class _Builder:
                 host_profile=profile,
                 commands=commands,
                 probe_names=probe_names,
+                exercises=exercises,
                 entrypoint_args=tuple(case.entrypoint_args)
                 if case.entrypoint_args is not None
                 else None,
@@ -331,14 +333,23 @@ class _Builder:
             except OverrideError as exc:
                 self.problem((*at, "override", key), exc.message)
 
-    def probes(self, case: schema.Case) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        if case.probes == schema.SMOKE:
-            return (), SMOKE_NAMES
+    def probes(
+        self, case: schema.Case
+    ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, ...], ...]]:
         if isinstance(case.probes, dict):
-            return tuple(case.probes.values()), tuple(case.probes)
+            defs = [
+                p if isinstance(p, schema.ProbeDef) else schema.ProbeDef(command=p)
+                for p in case.probes.values()
+            ]
+            return (
+                tuple(d.command for d in defs),
+                tuple(case.probes),
+                tuple(tuple(d.exercises) for d in defs),
+            )
         if isinstance(case.probes, list):
-            return tuple(case.probes), tuple(f"probe-{i + 1}" for i in range(len(case.probes)))
-        return (), SMOKE_NAMES  # a string other than smoke is refused by the schema
+            names = tuple(f"probe-{i + 1}" for i in range(len(case.probes)))
+            return tuple(case.probes), names, ()
+        return (), SMOKE_NAMES, ()  # smoke; another string is refused by the schema
 
     def mitigation(
         self,
@@ -391,6 +402,7 @@ class _Builder:
             host_profile=profile,
             commands=case.commands,
             probe_names=case.probe_names,
+            exercises=case.exercises,
             entrypoint_args=case.entrypoint_args,
             timeout=case.timeout,
             expect=None if probe else "pass",

@@ -45,6 +45,7 @@ def run_suite(suite: Suite, options: SuiteOptions, progress: Progress | None = N
             RunOptions(
                 engine=options.engine,
                 commands=list(run.commands),
+                exercises=run.exercises,
                 entrypoint_args=list(run.entrypoint_args)
                 if run.entrypoint_args is not None
                 else None,

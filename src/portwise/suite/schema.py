@@ -57,11 +57,21 @@ class KnownFailure(Strict):
     mitigation: Mitigation | None = None
 
 
+class ProbeDef(Strict):
+    """A named probe that says what it exercises, so the run is compared with the verdict."""
+
+    command: str = Field(min_length=1)
+    exercises: list[str] = Field(
+        default_factory=list,
+        description="finding subjects: syscall names (clone3), static-glibc, isa:x86-64-v3",
+    )
+
+
 class Case(Strict):
     name: str = Field(pattern=NAME)
     image: list[str] = Field(min_length=1, description="suite image names (one or a list)")
     host: list[str] = Field(min_length=1, description="suite host names (one or a list)")
-    probes: str | list[str] | dict[str, str] = Field(
+    probes: str | list[str] | dict[str, str | ProbeDef] = Field(
         SMOKE, description="smoke (the smoke probes and the entrypoint), commands, or name: command"
     )
     entrypoint_args: list[str] | None = None
@@ -91,11 +101,20 @@ class Case(Strict):
             isinstance(value, dict)
             and value
             and all(isinstance(k, str) and re.match(NAME, k) for k in value)
-            and all(isinstance(v, str) and v for v in value.values())
+            and all((isinstance(v, str) and v) or isinstance(v, dict) for v in value.values())
         ):
+            for name, v in value.items():
+                if isinstance(v, dict):
+                    extra = sorted(set(v) - set(ProbeDef.model_fields))
+                    if extra or not isinstance(v.get("command"), str):
+                        raise ValueError(
+                            f"probe {name!r} takes command: (a string) and exercises: (a list); "
+                            f"got {', '.join(map(str, v)) or 'nothing'}"
+                        )
             return value
         raise ValueError(
-            "probes is `smoke`, a list of commands, or a mapping of probe names to commands"
+            "probes is `smoke`, a list of commands, or a mapping of probe names to commands "
+            "(or to {command: ..., exercises: [...]})"
         )
 
 
