@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]  # no stubs in the runtime deps; typed here
+import yaml
 
 Path = tuple[str | int, ...]
 
