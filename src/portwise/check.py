@@ -36,8 +36,8 @@ def _errors(exc: ValidationError) -> str:
     )
 
 
-def _saved_profile(path: Path) -> list[ImageProfile] | None:
-    """A saved `portwise scan --json` document (one profile or a list), or None if not one."""
+def _saved_profile(path: Path) -> list[ImageProfile]:
+    """A saved `portwise scan --json` document: one profile or a list of them."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -60,7 +60,7 @@ def load_images(
     for ref in references:
         path = Path(ref)
         if ref.endswith(".json") and path.is_file():
-            profiles.extend(_saved_profile(path) or [])
+            profiles.extend(_saved_profile(path))
         else:
             profiles.extend(scan(ref, options, on_layer))
     return profiles

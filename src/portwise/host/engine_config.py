@@ -95,15 +95,22 @@ def storage_conf(files: HostFiles) -> tuple[dict[str, Any], list[str]]:
     return settings.get("storage", {}), used
 
 
-def storage_filesystem(files: HostFiles, storage: dict[str, Any]) -> Fact[str]:
+def storage_mount(files: HostFiles, storage: dict[str, Any]) -> tuple[str, str, str] | str:
+    """(graphroot, mount point, filesystem type) of the storage root, or why it is unknown."""
     graphroot = str(storage.get("graphroot") or DEFAULT_GRAPHROOT)
     try:
         found = mount_of(files.read_text("/proc/mounts"), graphroot)
     except Unreadable as exc:
-        return Fact.missing(exc.reason)
+        return exc.reason
     if found is None:
-        return Fact.missing(f"no mount contains {graphroot}")
-    point, fstype = found
+        return f"no mount contains {graphroot}"
+    return (graphroot, *found)
+
+
+def storage_filesystem(mount: tuple[str, str, str] | str) -> Fact[str]:
+    if isinstance(mount, str):
+        return Fact.missing(mount)
+    graphroot, point, fstype = mount
     note = (
         " (xfs: overlay needs ftype=1, which /proc/mounts does not show)" if fstype == "xfs" else ""
     )
@@ -122,17 +129,12 @@ def parse_xfs_ftype(xfs_info_output: str) -> bool | None:
     return match.group(1) == "1" if match else None
 
 
-def storage_d_type(files: HostFiles, storage: dict[str, Any]) -> Fact[bool]:
+def storage_d_type(files: HostFiles, mount: tuple[str, str, str] | str) -> Fact[bool]:
     """Whether overlay's backing filesystem records d_type: known for some filesystems by
     type, for xfs only from xfs_info's ftype (a live host with xfsprogs); otherwise unknown."""
-    graphroot = str(storage.get("graphroot") or DEFAULT_GRAPHROOT)
-    try:
-        found = mount_of(files.read_text("/proc/mounts"), graphroot)
-    except Unreadable as exc:
-        return Fact.missing(exc.reason)
-    if found is None:
-        return Fact.missing(f"no mount contains {graphroot}")
-    point, fstype = found
+    if isinstance(mount, str):
+        return Fact.missing(mount)
+    graphroot, point, fstype = mount
     if fstype in D_TYPE_ALWAYS:
         return Fact.of(
             True, f"file /proc/mounts: {graphroot} is on {point}, {fstype} (records d_type)"

@@ -22,6 +22,7 @@ from portwise.host.engine_config import (
     storage_d_type,
     storage_driver,
     storage_filesystem,
+    storage_mount,
 )
 from portwise.host.files import HostFiles
 from portwise.knowledge.seccomp import by_content, for_engine
@@ -83,6 +84,7 @@ def _libseccomp(files: HostFiles) -> Fact[str]:
 def read_engines(files: HostFiles) -> EngineFacts:
     settings, used = containers_conf(files)
     storage, storage_files = storage_conf(files)
+    mount = storage_mount(files, storage)  # /proc/mounts read once for both storage facts
     where = f"containers.conf ({', '.join(used)})" if used else ""
     configured = EngineFacts(
         engines=Fact.missing("tools are not run under --root"),
@@ -91,8 +93,8 @@ def read_engines(files: HostFiles) -> EngineFacts:
         default_ulimits=_setting(settings, "containers", "default_ulimits", where),
         default_runtime=_setting(settings, "engine", "runtime", where),
         storage_driver=storage_driver(storage, storage_files),
-        storage_filesystem=storage_filesystem(files, storage),
-        storage_d_type=storage_d_type(files, storage),
+        storage_filesystem=storage_filesystem(mount),
+        storage_d_type=storage_d_type(files, mount),
         iptables_backend=_iptables(files),
         iptables_rules=_iptables_rules(files),
     )

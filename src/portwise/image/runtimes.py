@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from portwise.lastcall import last_call
 from portwise.model.image import FileEntry, ImageProfile, Package
 
 RHEL_FAMILY = frozenset(
@@ -259,22 +260,16 @@ class FileIndex:
         return {f.path: f for f in self.files}
 
 
-_last_index: list[tuple[ImageProfile, FileIndex]] = []
-
-
+@last_call
 def file_index(image: ImageProfile) -> FileIndex:
     """Built once per image; the last one is kept, as every mechanism asks in turn."""
-    if _last_index and _last_index[0][0] is image:
-        return _last_index[0][1]
     files = image.files
     text = "\n".join([f.path for f in files])
     by_name: dict[str, list[FileEntry]] = {}
     for m in _INDEXED.finditer(text):
         entry = files[text.count("\n", 0, m.start())]
         by_name.setdefault(m.group(0)[1:], []).append(entry)
-    index = FileIndex(by_name, files)
-    _last_index[:] = [(image, index)]
-    return index
+    return FileIndex(by_name, files)
 
 
 # --- iptables ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import errno as errno_codes
 from dataclasses import dataclass
 from typing import Literal
 
+from portwise.lastcall import last_call
 from portwise.model.image import ImageProfile
 
 Outcome = Literal["ok", "returned", "broken", "unknown"]
@@ -33,19 +34,9 @@ class Use:
     source: str | None
 
 
-_last: list[tuple[ImageProfile, tuple[Use, ...]]] = []
-
-
+@last_call
 def uses(image: ImageProfile) -> tuple[Use, ...]:
-    """The image's syscall uses; the last image's are kept, as every mechanism asks in turn."""
-    if _last and _last[0][0] is image:
-        return _last[0][1]
-    found = _uses(image)
-    _last[:] = [(image, found)]
-    return found
-
-
-def _uses(image: ImageProfile) -> tuple[Use, ...]:
+    """The image's syscall uses (the last image's are kept: every mechanism asks in turn)."""
     return tuple(
         Use(
             need.name,

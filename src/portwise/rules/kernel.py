@@ -36,7 +36,7 @@ class KernelNeeds:
     glibc: str | None  # shipped version
     libc_minimum: tuple[str, str] | None  # (min kernel, path of libc.so.6)
     static_minimum: tuple[str, str] | None  # highest among static glibc programs
-    uses: tuple[Use, ...]
+    issues_syscalls: bool  # whether any syscall use was found at all
     # (kernel version that introduced the call, as a key and as text, use), newest first: a
     # host is judged by walking this until the calls are older than its kernel
     by_age: tuple[tuple[tuple[int, ...], str, Use], ...] = ()
@@ -74,7 +74,7 @@ def needs(image: ImageProfile) -> KernelNeeds:
         key=lambda item: item[0],
         reverse=True,
     )
-    return KernelNeeds(machine, glibc, _highest(libc), _highest(static), found, tuple(by_age))
+    return KernelNeeds(machine, glibc, _highest(libc), _highest(static), bool(found), tuple(by_age))
 
 
 def offers(host: HostProfile) -> KernelOffers:
@@ -86,7 +86,7 @@ def _release(text: str) -> tuple[int, ...]:
 
 
 def judge(need: KernelNeeds, offer: KernelOffers) -> tuple[Finding, ...]:
-    if not (need.uses or need.libc_minimum or need.static_minimum):
+    if not (need.issues_syscalls or need.libc_minimum or need.static_minimum):
         return ()
     if offer.release.value is None:
         return (

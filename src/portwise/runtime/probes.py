@@ -10,7 +10,9 @@ import shlex
 from dataclasses import dataclass
 
 from portwise.image.binaries import required_level
-from portwise.model.image import ImageProfile
+from portwise.image.runtimes import resolve
+from portwise.lastcall import last_call
+from portwise.model.image import FileEntry, ImageProfile
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,23 +78,12 @@ def custom(command: str, index: int, image: ImageProfile, declared: tuple[str, .
     return Probe(f"probe-{index}", argv, (argv[0],), (*declared, *exercises))
 
 
+@last_call
+def _by_path(image: ImageProfile) -> dict[str, FileEntry]:
+    return {f.path: f for f in image.files}
+
+
 def missing(probe: Probe, image: ImageProfile) -> list[str]:
-    """Paths the probe needs that the image does not have (after /bin -> usr/bin merges)."""
-    present = {f.path for f in image.files}
-    out = []
-    for path in probe.needs:
-        alternatives = {path, "/usr" + path} if not path.startswith("/usr/") else {path}
-        if not alternatives & present and not _via_symlinked_dir(path, image):
-            out.append(path)
-    return out
-
-
-def _via_symlinked_dir(path: str, image: ImageProfile) -> bool:
-    directory, _, name = path.rpartition("/")
-    for f in image.files:
-        if f.path == directory and f.kind == "symlink" and f.link:
-            target = (
-                f.link if f.link.startswith("/") else f"{directory.rpartition('/')[0]}/{f.link}"
-            )
-            return any(g.path == f"{target.rstrip('/')}/{name}" for g in image.files)
-    return False
+    """Paths the probe needs that the image does not have, following its symlinks."""
+    files = _by_path(image)
+    return [path for path in probe.needs if resolve(files, path) is None]

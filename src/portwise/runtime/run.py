@@ -149,7 +149,7 @@ def run_test(image: ImageProfile, host: HostProfile, options: RunOptions) -> Run
                     )
                     continue
                 result = _result(
-                    probe, _run(engine, probe, options), verdict, emulation.unreproduced
+                    probe, engine.run(probe.argv, options.timeout), verdict, emulation.unreproduced
                 )
                 if result.outcome == "fail":
                     if control is None:
@@ -176,10 +176,6 @@ def run_test(image: ImageProfile, host: HostProfile, options: RunOptions) -> Run
             if control is not None:
                 control.close()
     return _report(image, host, engine.name, emulation, verdict, results)
-
-
-def _run(engine: Engine, probe: probe_set.Probe, options: RunOptions) -> Raw:
-    return engine.run(probe.argv, options.timeout)
 
 
 def _trace(engine: Engine, probe: probe_set.Probe, options: RunOptions) -> list[str]:
