@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from elf_oracles import elf_files_under, lief_facts, pyelftools_facts
 
-from portwise.image.elf.parse import ElfError, parse_elf
+from portwise.elf.parse import ElfError, parse_elf
 
 LIEF_MAX = 64 << 20  # LIEF reads whole files; the largest ones are left to the other two
 

@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from portwise.image.elf.isa import IsaScan, scan_isa
-from portwise.image.elf.parse import ElfFile, parse_elf
+from portwise.elf.isa import IsaScan, scan_isa
+from portwise.elf.parse import ElfFile, parse_elf
 
 LIB = Path("/usr/lib/x86_64-linux-gnu")
 DEFAULTS = [

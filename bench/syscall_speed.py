@@ -18,8 +18,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from portwise.image.elf.parse import parse_elf
-from portwise.image.elf.syscalls import SyscallScan, scan_syscalls
+from portwise.elf.parse import parse_elf
+from portwise.elf.syscalls import SyscallScan, scan_syscalls
 
 REPO = Path(__file__).resolve().parents[1]
 REPEAT = 3

@@ -1,6 +1,6 @@
 """pyelftools and LIEF reading the same ELF fields as portwise: test oracles and benchmark peers.
 
-Known, explained differences are handled here, documented in tests/image/elf/test_parse_oracle.py.
+Known, explained differences are handled here, documented in tests/elf/test_parse_oracle.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection, GNUVerSymSection
 from elftools.elf.sections import NoteSection, SymbolTableSection
 
-from portwise.image.elf.parse import PT_LOAD, parse_elf
+from portwise.elf.parse import PT_LOAD, parse_elf
 
 MACHINE = {
     "EM_X86_64": "x86-64",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from portwise.image.binaries import version_key
 from portwise.knowledge.cuda import family_minimum, load, minimum_driver, newest_listed
+from portwise.versions import version_key
 
 
 def test_rows_are_sorted_sourced_and_rise_with_the_toolkit() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from portwise.image.elf.parse import ARCHITECTURES, libc_imports, parse_elf
+from portwise.elf.parse import ARCHITECTURES, libc_imports, parse_elf
 from portwise.knowledge.libc import (
     ON_FAILURE_CLASSES,
     PROCESS,

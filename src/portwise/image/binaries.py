@@ -16,6 +16,7 @@ from portwise.model.image import (
     SyscallNeed,
     SyscallSource,
 )
+from portwise.versions import version_key
 
 GLIBC_VERSION = re.compile(r"^GLIBC_(\d+)\.(\d+)(?:\.(\d+))?$")
 LISTED = 20
@@ -33,10 +34,6 @@ GLIBC_LIBRARIES = {
     "ld-linux-aarch64.so.1",
     "libanl.so.1",
 }
-
-
-def version_key(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", text))
 
 
 @cache
@@ -61,7 +58,7 @@ def glibc_needed(binary: ElfBinary) -> str | None:
 
 def stated_level(binary: ElfBinary) -> str | None:
     """A level above the baseline from the GNU property note: a floor the toolchain vouches
-    for. A bare "baseline" note is not evidence (see analyzers/elf.needs_cpu_scan)."""
+    for. A bare "baseline" note is not evidence (see elf/facts.needs_cpu_scan)."""
     above = [level for level in binary.x86_isa_needed if level != ISA_ORDER[0]]
     return max(above, key=ISA_ORDER.index) if above else None
 

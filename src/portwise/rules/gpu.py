@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from portwise.image.binaries import version_key
 from portwise.image.runtimes import cuda_need
 from portwise.knowledge import incidents
 from portwise.knowledge.cuda import family_minimum, minimum_driver
@@ -22,6 +21,7 @@ from portwise.model.host import HostProfile
 from portwise.model.image import ImageProfile
 from portwise.model.verdict import Evidence, Finding, Severity
 from portwise.rules.base import Known, Mechanism, host_evidence, known, unknown_fact
+from portwise.versions import version_key
 
 ID = "gpu"
 NO_DRIVER = "no NVIDIA driver"  # how the host reader says the driver is absent, not unread

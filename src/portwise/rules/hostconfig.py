@@ -16,13 +16,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from portwise.image.binaries import version_key
 from portwise.knowledge import incidents
 from portwise.knowledge.runtimes import load
 from portwise.model.host import Fact, HostProfile
 from portwise.model.image import ImageProfile
 from portwise.model.verdict import Evidence, Finding
 from portwise.rules.base import Known, Mechanism, host_evidence, known, unknown_fact
+from portwise.versions import version_key
 
 ID = "hostconfig"
 USERNS_PACKAGES = frozenset(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from portwise.image.binaries import version_key
 from portwise.knowledge import incidents, syscalls
 from portwise.knowledge.architectures import machine_of
 from portwise.model.host import HostProfile
@@ -21,6 +20,7 @@ from portwise.model.image import ImageProfile
 from portwise.model.verdict import Evidence, Finding
 from portwise.rules.base import Known, Mechanism, host_evidence, known, unknown_fact
 from portwise.rules.fallback import Use, describe, outcome, uses
+from portwise.versions import version_key
 
 ID = "kernel"
 ENOSYS = 38

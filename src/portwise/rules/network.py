@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from portwise.image.binaries import version_key
 from portwise.image.runtimes import iptables
 from portwise.knowledge import incidents
 from portwise.knowledge.runtimes import load
@@ -23,6 +22,7 @@ from portwise.model.host import HostProfile
 from portwise.model.image import ImageProfile
 from portwise.model.verdict import Evidence, Finding
 from portwise.rules.base import Known, Mechanism, host_evidence, known, unknown_fact
+from portwise.versions import version_key
 
 ID = "network"
 

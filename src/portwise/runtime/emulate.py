@@ -24,12 +24,12 @@ from portwise.host.cpu import read_cpu
 from portwise.host.files import HostFiles
 from portwise.host.kernel import MACHINE_NAMES
 from portwise.host.seccomp_table import UNCONFINED, runc_stub
-from portwise.image.binaries import version_key
 from portwise.knowledge import seccomp, syscalls
 from portwise.knowledge.architectures import machine_of
 from portwise.knowledge.cpu_levels import LEVEL_ORDER
 from portwise.model.host import HostProfile
 from portwise.model.image import ImageProfile
+from portwise.versions import version_key
 
 ENOSYS = 38
 

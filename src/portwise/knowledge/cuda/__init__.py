@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from portwise.image.binaries import version_key
+from portwise.versions import version_key
 
 Confidence = Literal["high", "medium", "unconfirmed"]
 

@@ -7,11 +7,12 @@ cites the glibc commit that moved the call off the page; validated when first lo
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from importlib.resources import files
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from portwise.versions import version_key
 
 _VERSION = r"^\d+\.\d+$"
 
@@ -45,12 +46,8 @@ def load() -> VsyscallKnowledge:
     return VsyscallKnowledge.model_validate_json(text)
 
 
-def _key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", version))
-
-
 def calls_vsyscall(glibc_version: str, *, static: bool = False) -> bool:
     """True when this x86-64 glibc release jumps to the vsyscall page (dynamic libc.so, or a
     program statically linked with it)."""
     boundary = load().static if static else load().dynamic
-    return _key(glibc_version) < _key(boundary.first_without)
+    return version_key(glibc_version) < version_key(boundary.first_without)

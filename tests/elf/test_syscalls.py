@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portwise.image.elf.parse import ElfError, parse_elf
-from portwise.image.elf.syscalls import SyscallScan, scan_syscalls
+from portwise.elf.parse import ElfError, parse_elf
+from portwise.elf.syscalls import SyscallScan, scan_syscalls
 from portwise.knowledge.syscalls import table
 
 ALL = [

@@ -15,7 +15,7 @@ from itertools import accumulate, compress, count, repeat
 
 import capstone  # type: ignore[import-untyped]
 
-from portwise.image.elf.syscalls import PASS, Const, Loc, Move, Outcome, Unknown
+from portwise.elf.walk import PASS, Const, Loc, Move, Outcome, Unknown
 
 NAME = "aarch64"
 NR: Loc = "x8"

@@ -18,7 +18,7 @@ from typing import Literal
 
 import capstone  # type: ignore[import-untyped]
 
-from portwise.image.elf.syscalls import PASS, Const, Loc, Move, Outcome, Unknown
+from portwise.elf.walk import PASS, Const, Loc, Move, Outcome, Unknown
 
 NAME = "x86-64"
 NR: Loc = "rax"

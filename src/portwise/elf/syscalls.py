@@ -24,57 +24,18 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from portwise.image.elf.gofunc import Functions, functions, in_file
-from portwise.image.elf.parse import ElfFile
+from portwise.elf import syscalls_arm64, syscalls_x86
+from portwise.elf.gofunc import Functions, functions, in_file
+from portwise.elf.parse import ElfFile
+from portwise.elf.walk import Loc, Op, apply
 from portwise.knowledge import syscalls as table
 
-Loc = str | int  # a register family, or a stack slot as an offset from the stack pointer
-Op = tuple[str, int]
-# ("pass",) | ("move", loc, op | None) | ("const", value) | ("fork", (loc, loc)) | ("unknown", why)
-Outcome = tuple[Any, ...]
-PASS: Outcome = ("pass",)
 SHF_EXECINSTR, SHT_NOBITS, PF_X, PT_LOAD = 0x4, 8, 0x1, 1
 TRACE_BUDGET = 4096  # walk-back states per site: far above real code, bounds hostile loops
 MAX_WRAPPERS = 512
 MAX_SHOWN = 8
 GAP_SPLIT = 4096  # gaps larger than this are split at call targets
 PADDING = frozenset({"nop", "int3", "udf"})  # after a jump: unreachable filler
-
-
-def Move(loc: Loc, op: Op | None = None) -> Outcome:
-    return ("move", loc, op)
-
-
-def Const(value: int) -> Outcome:
-    return ("const", value)
-
-
-def Unknown(why: str) -> Outcome:
-    return ("unknown", why)
-
-
-def apply(ops: tuple[Op, ...], value: int) -> int:
-    """Replay the arithmetic met while walking back, in program order."""
-    for name, imm in ops:
-        if name == "movk":
-            shift, half = imm >> 16, imm & 0xFFFF
-            value = (value & ~(0xFFFF << shift)) | (half << shift)
-        elif name == "add":
-            value += imm
-        elif name == "sub":
-            value -= imm
-        elif name == "or":
-            value |= imm
-        elif name == "xor":
-            value ^= imm
-        elif name == "and":
-            value &= imm
-        elif name == "shl" and 0 <= imm < 64:
-            value <<= imm
-        elif name == "low8":
-            value = (value & ~0xFF) | (imm & 0xFF)
-        value &= 0xFFFFFFFFFFFFFFFF
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,16 +60,10 @@ class SyscallScan:
 def _arch_module(elf: ElfFile) -> ModuleType | None:
     if elf.elf_class != 64 or elf.endian != "little":
         return None
-    if elf.machine == "x86-64":
-        from portwise.image.elf import syscalls_x86
+    return _ARCHES.get(elf.machine)
 
-        return syscalls_x86
-    if elf.machine == "aarch64":
-        from portwise.image.elf import syscalls_arm64
 
-        return syscalls_arm64
-    return None
-
+_ARCHES: dict[str, ModuleType] = {"x86-64": syscalls_x86, "aarch64": syscalls_arm64}
 
 # ---------------------------------------------------------------- regions
 

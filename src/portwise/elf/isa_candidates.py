@@ -2,7 +2,7 @@
 extension (or is cpuid), found with regular expressions at C speed.
 
 Every filter here only drops byte runs that capstone cannot decode as such an instruction
-(checked exhaustively by tests/image/elf/test_isa.py), so the prefilter and the full sweep see
+(checked exhaustively by tests/elf/test_isa.py), so the prefilter and the full sweep see
 the same extension-bearing instructions.
 """
 
@@ -48,7 +48,7 @@ CANDIDATE_PATTERNS = tuple(
     )
 )
 # Two-byte VEX (C5): opcodes capstone accepts for some operand, per (pp, L); bit n = opcode n.
-# Derived from capstone 5 by enumeration; tests/image/elf/test_isa.py checks it still covers
+# Derived from capstone 5 by enumeration; tests/elf/test_isa.py checks it still covers
 # every opcode capstone decodes, so the table can only skip bytes the full sweep cannot decode.
 VEX2_OPCODES = (
     0x000000000000004400004000030F000000800000FFFF00100000CB0000FF0000,  # pp=0 L=0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import struct
 
-from portwise.image.elf.parse import ElfFile
+from portwise.elf.parse import ElfFile
 
 GO_BUILDINFO_MAGIC = b"\xff Go buildinf:"
 RUST_PANIC_PATH = re.compile(rb"/rustc/[0-9a-f]{40}/")

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from portwise.image.elf import isa_elf
-from portwise.image.elf.isa_decode import fast_scan, full_sweep, new_disassembler
-from portwise.image.elf.isa_table import CPUID
-from portwise.image.elf.parse import ElfFile
+from portwise.elf import isa_elf
+from portwise.elf.isa_decode import fast_scan, full_sweep, new_disassembler
+from portwise.elf.isa_table import CPUID
+from portwise.elf.parse import ElfFile
 from portwise.knowledge.cpu_levels import level_of
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from portwise.image.elf.parse import ElfFile
+from portwise.elf.parse import ElfFile
 
 SHT_NOBITS = 8
 STT_FUNC, STT_GNU_IFUNC = 2, 10

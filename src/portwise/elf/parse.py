@@ -12,9 +12,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from portwise.image.elf.dynamic import DF_1_PIE, DynamicSection
-from portwise.image.elf.notes import NoteFacts, parse_notes
-from portwise.image.elf.reader import (
+from portwise.elf.dynamic import DF_1_PIE, DynamicSection
+from portwise.elf.notes import NoteFacts, parse_notes
+from portwise.elf.reader import (
     PT_INTERP,
     PT_LOAD,
     PT_NOTE,

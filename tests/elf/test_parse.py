@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from portwise.elf.parse import ElfError, parse_elf
 from portwise.image.analyzers.elf import ElfAnalyzer
 from portwise.image.binaries import glibc_needed
-from portwise.image.elf.parse import ElfError, parse_elf
 from portwise.model.image import ElfBinary
 
 CACHE = Path(os.environ.get("PORTWISE_ELF_SAMPLES", "/var/cache/portwise-fixtures/elf-v1"))

@@ -13,7 +13,7 @@ import re
 import struct
 from dataclasses import dataclass
 
-from portwise.image.elf.parse import ElfFile, Section
+from portwise.elf.parse import ElfFile, Section
 
 SHF_EXECINSTR, PF_X = 0x4, 0x1
 SHT_SYMTAB, SHT_RELA, SHT_NOBITS, SHT_DYNSYM = 2, 4, 8, 11

@@ -34,14 +34,14 @@ from dataclasses import dataclass, field
 
 import capstone  # type: ignore[import-untyped]
 
-from portwise.image.elf.isa_candidates import (
+from portwise.elf.isa_candidates import (
     NEEDS_PREFIX,
     candidates,
     vex2_possible,
     vex_map1_bound,
 )
-from portwise.image.elf.isa_elf import Region
-from portwise.image.elf.isa_table import CPUID, LEGACY_PREFIXES, classify, maybe_extension
+from portwise.elf.isa_elf import Region
+from portwise.elf.isa_table import CPUID, LEGACY_PREFIXES, classify, maybe_extension
 
 WINDOW = 64  # bytes decoded before a candidate when no known boundary is near
 RECHECK_REACH = 4096  # a hit not decoded from a sure start is decoded again from this far

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from portwise.image.elf.reader import (
+from portwise.elf.reader import (
     MAX_TABLE,
     PT_DYNAMIC,
     PT_LOAD,

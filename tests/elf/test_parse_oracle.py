@@ -26,7 +26,7 @@ from elf_oracles import (
     pyelftools_facts,
 )
 
-from portwise.image.elf.parse import parse_elf
+from portwise.elf.parse import parse_elf
 
 CHUNKS = 16
 

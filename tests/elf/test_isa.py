@@ -19,16 +19,16 @@ from capstone import x86 as cs_x86
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portwise.image.elf.isa import IsaScan, scan_isa
-from portwise.image.elf.isa_candidates import (
+from portwise.elf.isa import IsaScan, scan_isa
+from portwise.elf.isa_candidates import (
     MASK_OPCODES,
     VEX_MAP1,
     VEX_MAP1_MASK,
     candidates,
     vex2_possible,
 )
-from portwise.image.elf.isa_table import CPUID, classify, encoding
-from portwise.image.elf.parse import ElfError, parse_elf
+from portwise.elf.isa_table import CPUID, classify, encoding
+from portwise.elf.parse import ElfError, parse_elf
 from portwise.knowledge.cpu_levels import CPUINFO_FLAG, IMPLIES, LEVEL_OF, LEVELS, level_of
 
 BUILDER = Path(__file__).resolve().parents[2] / "fixtures" / "isa" / "build_isa_fixtures.py"

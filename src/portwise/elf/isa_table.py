@@ -3,7 +3,7 @@ full sweep and the fast prefilter share one answer. Names: knowledge/cpu_levels.
 
 Why mnemonics and not capstone's instruction groups: capstone 5 gives no group for vpternlogd,
 vpconflictd, FMA, POPCNT, LZCNT, MOVBE, palignr or pabsb, and calls tzcnt BMI (checked by
-tests/image/elf/test_isa.py). Deliberate choices, each a real-world case:
+tests/elf/test_isa.py). Deliberate choices, each a real-world case:
 - tzcnt (F3 0F BC) is not counted: without BMI1 it executes as bsf, identical for non-zero
   input, and GCC emits `rep bsf` at the baseline level for that reason. lzcnt (F3 0F BD) is
   counted: without LZCNT it executes as bsr and returns a different number.
