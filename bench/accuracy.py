@@ -1,0 +1,169 @@
+"""Accuracy bench: `portwise check` against real runs of real images under historical profiles.
+
+    .venv/bin/python bench/accuracy.py [--quick] [--json OUT] [--rebuild] [--no-trace]
+
+Images: Debian bullseye, bookworm and trixie with Go (fzf, a Go probe), Rust (ripgrep, fd),
+JDK 17/21 and CPython programs, built once with mmdebstrap (bench/accuracy/images.py), plus
+build_images.sh's plain releases when that build is complete. Hosts: the catalog's debian-12
+with the engine's default profile, the runtime (runc with or without its ENOSYS stub, crun)
+and the kernel overridden (bench/accuracy/hosts.py). Each profile is enforced by this
+machine's real runc or crun as the engine would hand it over (bench/accuracy/enforce.py: not
+portwise's own model of the profile). Each probe (bench/accuracy/probes.py) runs for real;
+what it exercises is measured by strace in an unconstrained run; a probe that fails
+unconstrained too says nothing about a host and is not judged. The verdict's word on a probe is
+portwise.runtime.run.predict. Printed: confusion matrices per probe and per image x host pair,
+false PASS (must be 0), exact agreement, RISK share, culprit agreement, every disagreement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from accuracy import hosts, images, probes, tally
+from accuracy.calls import calls_made
+from accuracy.enforce import oci_filter
+
+from portwise.image.scan import ScanOptions, scan
+from portwise.model.image import ImageProfile
+from portwise.model.verdict import Verdict
+from portwise.runtime.emulate import Emulation, plan
+from portwise.runtime.engines import BundleEngine
+from portwise.runtime.probes import Probe, missing
+from portwise.runtime.run import RunOptions, _trace, predict
+from portwise.verdict import check
+
+TIMEOUT = 60.0
+
+
+def _exercised(engine: BundleEngine, probe: Probe) -> set[str]:
+    """Every syscall of an unconstrained run, under strace -f."""
+    strace = shutil.which("strace") or "strace"
+    with tempfile.TemporaryDirectory(prefix="accuracy-trace-") as tmp:
+        out = Path(tmp) / "trace"
+        engine.run(probe.argv, TIMEOUT, wrap=[strace, "-f", "-Y", "-qq", "-s", "0", "-o", str(out)])
+        text = out.read_text(errors="replace") if out.exists() else ""
+    return calls_made(text, probe.argv[0])
+
+
+def _subjects(probe: Probe, verdict: Verdict) -> list[str]:
+    return sorted(
+        {
+            f"{f.subject} {f.severity}"
+            for f in verdict.findings
+            if f.severity != "info" and (f.subject == "process" or f.subject in probe.exercises)
+        }
+    )
+
+
+def bench_image(
+    ref: str,
+    image: ImageProfile,
+    variants: list[hosts.Variant],
+    verdicts: list[Verdict],
+    battery: list[Probe],
+    trace: bool,
+) -> list[tally.Record]:
+    name = Path(ref.removeprefix("oci:").rsplit(":", 1)[0]).name
+    records: list[tally.Record] = []
+    host0 = variants[0].host()
+    free = replace(plan(host0, image), seccomp=None, cpu_model=None)
+    runtimes = sorted({v.runtime for v in variants})
+    engines = {rt: BundleEngine(rt, image, free) for rt in runtimes}
+    try:
+        present = [p for p in battery if not missing(p, image)]
+        measured: dict[str, Probe] = {}
+        unconstrained: dict[tuple[str, str], int | None] = {}
+        for p in present:
+            calls = _exercised(engines[runtimes[-1]], p)  # runc when the variants use it
+            measured[p.name] = replace(p, exercises=tuple(sorted(calls)))
+            for rt, engine in engines.items():
+                unconstrained[rt, p.name] = engine.run(p.argv, TIMEOUT).exit_code
+        for variant, verdict in zip(variants, verdicts, strict=True):
+            host = variant.host()
+            emulation: Emulation = plan(host, image)
+            engine = engines[variant.runtime]
+            engine.emulation = replace(
+                emulation,
+                seccomp=oci_filter(variant.enforcement()),
+                cpu_model=None,
+                unreproduced=emulation.unreproduced | {"cpu"},
+            )
+            for p in battery:
+                probe = measured.get(p.name, p)
+                rec = tally.Record(
+                    name,
+                    variant.name,
+                    p.name,
+                    predict(probe, verdict, engine.emulation.unreproduced),
+                    "skipped",
+                    verdict.status,
+                    subjects=_subjects(probe, verdict),
+                )
+                records.append(rec)
+                if p.name not in measured:
+                    rec.why = "program not in the image"
+                    continue
+                if unconstrained[variant.runtime, p.name] != 0:
+                    rec.why = "fails unconstrained too"
+                    continue
+                raw = engine.run(probe.argv, TIMEOUT)
+                rec.exit_code, rec.stderr = raw.exit_code, raw.stderr
+                rec.observed = (
+                    "timeout"
+                    if raw.exit_code is None
+                    else ("pass" if raw.exit_code == 0 else "fail")
+                )
+                if rec.observed == "fail" and trace:
+                    rec.failed_calls = _trace(engine, probe, RunOptions(timeout=TIMEOUT))
+    finally:
+        for engine in engines.values():
+            engine.close()
+    return records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a subset that runs in < 3 minutes")
+    parser.add_argument("--json", type=Path, help="write every record and the figures here")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the bench's images")
+    parser.add_argument("--no-trace", action="store_true", help="no strace of failed probes")
+    parser.add_argument("--cache", type=Path, default=images.CACHE)
+    args = parser.parse_args()
+    start = time.perf_counter()
+    recipes = [r for r in images.RECIPES if not args.quick or r.name in ("bookworm", "trixie")]
+    refs = images.ensure(recipes, args.cache, args.rebuild)
+    if not args.quick:
+        refs += images.fixture_images()
+    variants = [v for v in hosts.VARIANTS if not args.quick or v.name in hosts.QUICK]
+    battery = [p for p in probes.BATTERY if not args.quick or p.name in probes.QUICK]
+    profiles = [scan(ref, ScanOptions(cache_dir=args.cache / "scan"))[0] for ref in refs]
+    matrix = check(profiles, [v.host() for v in variants])
+    print(f"{len(refs)} images x {len(variants)} host variants x {len(battery)} probes")
+    records: list[tally.Record] = []
+    for i, (ref, image) in enumerate(zip(refs, profiles, strict=True)):
+        verdicts = [matrix.verdict(i, h) for h in range(len(variants))]
+        done = bench_image(ref, image, variants, verdicts, battery, not args.no_trace)
+        records += done
+        judged = sum(r.observed in ("pass", "fail") for r in done)
+        print(f"  {ref}: {judged} judged runs ({time.perf_counter() - start:.0f} s)", flush=True)
+    lines, figures = tally.summary(records)
+    print("\n".join(lines))
+    wrong = tally.disagreements(records)
+    print(f"\ndisagreements ({len(wrong)}; RISK counts as one):")
+    print("\n".join(tally.table(wrong)))
+    print(f"\n{time.perf_counter() - start:.0f} s")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"figures": figures, "records": [r.as_dict() for r in records]}, indent=1)
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Helpers of bench/accuracy.py: image recipes, host variants, probes, enforcement, tallies."""

@@ -1,0 +1,3 @@
+module portwise.bench/gprobe
+
+go 1.19
