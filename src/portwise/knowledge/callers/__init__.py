@@ -1,0 +1,304 @@
+"""What the runtimes and libraries above the C library do when a system call they issue fails.
+
+The libc model says what glibc and musl do with an errno; above them, Go, Rust's std, CPython,
+OpenJDK, GLib, libuv and OpenSSL each decide again, and the decision changes between their
+releases: one falls back on ENOSYS and EPERM, another only on ENOSYS, another aborts. That
+knowledge lives in callers.json beside this file, one entry per behaviour of one component over a
+version range, each with the source it was read from. It is validated when first used, so a bad
+edit fails loudly instead of producing a wrong verdict.
+
+Rules ask one question: `reactions(component, version, syscall)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Literal, Self, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from portwise.versions import version_key
+
+OnFailure = Literal["fallback-on-enosys", "fallback-on-any", "ignored", "error-returned", "fatal"]
+OtherErrors = Literal["ignored", "error-returned", "fatal"]
+ON_FAILURE_CLASSES: frozenset[str] = frozenset(get_args(OnFailure))
+FALLBACK_CLASSES = frozenset({"fallback-on-enosys", "fallback-on-any"})
+DATA_FILE = "callers.json"
+
+_VERSION = re.compile(r"\d+(\.\d+)*\Z")
+_ERRNO = re.compile(r"E[A-Z0-9]+\Z")
+# direct | syscall() | libc:<wrapper> | dlsym:<wrapper>
+_VIA = re.compile(r"(?:direct|syscall\(\)|(?:libc|dlsym):[a-z_][a-z0-9_]*)\Z")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Frozen):
+    url: str = Field(pattern=r"^https://")
+    quote: str = Field(min_length=10)
+    also: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _urls(self) -> Self:
+        for url in self.also:
+            if not url.startswith("https://"):
+                raise ValueError(f"not an https URL: {url!r}")
+        return self
+
+
+class Entry(_Frozen):
+    """How one component reacts to failures of some calls over a version range."""
+
+    id: str = Field(min_length=3)
+    component: str
+    api: str = Field(min_length=3, description="the functions of the component that issue it")
+    syscalls: tuple[str, ...] = Field(min_length=1)
+    via: str
+    introduced_in: str | None = None
+    until: str | None = None
+    when: str | None = None
+    on_failure: OnFailure
+    fallback_errnos: tuple[str, ...] = ()
+    fallback: str | None = None
+    on_other_errors: OtherErrors
+    other_errors: str = Field(min_length=3)
+    source: Source
+    verified: str = Field(min_length=10)
+    confidence: Literal["high", "medium", "low"]
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        for name in self.syscalls:
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+                raise ValueError(f"{self.id}: bad syscall name {name!r}")
+        if not _VIA.match(self.via):
+            raise ValueError(f"{self.id}: 'via' must be direct, syscall(), libc:NAME or dlsym:NAME")
+        for v in (self.introduced_in, self.until):
+            if v is not None and not _VERSION.match(v):
+                raise ValueError(f"{self.id}: bad version {v!r}")
+        if (
+            self.introduced_in is not None
+            and self.until is not None
+            and version_key(self.introduced_in) >= version_key(self.until)
+        ):
+            raise ValueError(f"{self.id}: range {self.introduced_in}..{self.until} is empty")
+        errnos = set(self.fallback_errnos)
+        if any(e != "*" and not _ERRNO.match(e) for e in errnos):
+            raise ValueError(f"{self.id}: bad errno name in {self.fallback_errnos}")
+        if self.on_failure == "fallback-on-enosys" and (
+            "ENOSYS" not in errnos or "EPERM" in errnos or "*" in errnos
+        ):
+            raise ValueError(f"{self.id}: fallback-on-enosys needs ENOSYS and not EPERM")
+        if self.on_failure == "fallback-on-any" and not (
+            errnos == {"*"} or {"EPERM", "ENOSYS"} <= errnos
+        ):
+            raise ValueError(f"{self.id}: fallback-on-any needs '*' or EPERM and ENOSYS")
+        if self.on_failure not in FALLBACK_CLASSES:
+            if errnos:
+                raise ValueError(f"{self.id}: {self.on_failure} cannot have fallback errnos")
+            if self.on_other_errors != self.on_failure:
+                raise ValueError(f"{self.id}: on_other_errors must repeat {self.on_failure}")
+        elif self.fallback is None:
+            raise ValueError(f"{self.id}: a fallback class needs the fallback named")
+        return self
+
+
+class CallersModel(_Frozen):
+    schema_version: Literal[1]
+    model_version: str = Field(min_length=1)
+    description: str
+    on_failure_classes: dict[str, str]
+    components: dict[str, str]
+    entries: tuple[Entry, ...]
+
+    @model_validator(mode="after")
+    def _whole(self) -> Self:
+        if set(self.on_failure_classes) != ON_FAILURE_CLASSES:
+            raise ValueError("on_failure_classes must describe exactly the allowed classes")
+        ids = [e.id for e in self.entries]
+        if len(ids) != len(set(ids)):
+            raise ValueError("entry ids must be unique")
+        for e in self.entries:
+            if e.component not in self.components:
+                raise ValueError(f"{e.id}: unknown component {e.component!r}")
+        _check_overlaps(self.entries)
+        return self
+
+
+def _check_overlaps(entries: tuple[Entry, ...]) -> None:
+    """Two entries of one component for the same call and API must not cover the same version:
+    the answer for a known version has to be one reaction, not a choice."""
+    seen: dict[tuple[str, str, str], list[Entry]] = {}
+    for e in entries:
+        for name in e.syscalls:
+            seen.setdefault((e.component, e.api, name), []).append(e)
+    for (component, _, name), group in seen.items():
+        spans = sorted(
+            (
+                version_key(e.introduced_in) if e.introduced_in else (),
+                version_key(e.until) if e.until else None,
+                e.id,
+            )
+            for e in group
+        )
+        for (_, end, first), (start, _, second) in itertools.pairwise(spans):
+            if end is None or start < end:
+                raise ValueError(f"{component} {name}: {first} and {second} overlap")
+
+
+@dataclass(frozen=True, slots=True)
+class CallerReaction:
+    """What `component` (at `versions`) does when `syscall` fails, for the rules to apply.
+
+    on_failure and fallback_errnos read like a libc-model use: under a host's errno, the caller
+    falls back if the errno is listed (or '*'), and otherwise does `on_other_errors`.
+    """
+
+    component: str
+    versions: str  # "1.23 <= v", "1.27.0 <= v < 1.41.0", "all"
+    syscall: str
+    via: str
+    on_failure: str
+    fallback: str | None
+    fallback_errnos: tuple[str, ...]
+    on_other_errors: str
+    certain: bool  # False: the version is unknown and the versions' reactions differ
+    source: str
+    api: str = ""
+    condition: str | None = None
+    other_errors: str = ""
+    confidence: str = "high"
+    entry: str = ""
+
+    def outcome(self, errno_name: str) -> str:
+        """'fallback' when this errno sends the caller to its fallback, else on_other_errors
+        ('ignored', 'error-returned' or 'fatal')."""
+        if self.on_failure == "ignored":
+            return "ignored"
+        if self.on_failure in FALLBACK_CLASSES and (
+            "*" in self.fallback_errnos or errno_name in self.fallback_errnos
+        ):
+            return "fallback"
+        return self.on_other_errors
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    model: CallersModel
+    digest: str
+    index: dict[tuple[str, str], tuple[Entry, ...]]
+
+
+@cache
+def _compiled() -> _Compiled:
+    raw = files(__name__).joinpath(DATA_FILE).read_bytes()
+    model = CallersModel.model_validate_json(raw)
+    index: dict[tuple[str, str], list[Entry]] = {}
+    for entry in model.entries:
+        for name in entry.syscalls:
+            index.setdefault((entry.component, name), []).append(entry)
+    frozen = {key: tuple(value) for key, value in index.items()}
+    return _Compiled(model, hashlib.sha256(raw).hexdigest()[:12], frozen)
+
+
+def load_model() -> CallersModel:
+    """The validated data (raises pydantic.ValidationError if the file breaks its rules)."""
+    return _compiled().model
+
+
+def model_version() -> str:
+    """Data version plus a content digest, so a cache key changes with any edit of the data."""
+    compiled = _compiled()
+    return f"{compiled.model.model_version}+{compiled.digest}"
+
+
+def components() -> tuple[str, ...]:
+    """The component names the model knows, sorted."""
+    return tuple(sorted(_compiled().model.components))
+
+
+def syscalls_of(component: str) -> tuple[str, ...]:
+    """Every system call the model has an entry for in this component, sorted."""
+    return tuple(sorted({name for (c, name) in _compiled().index if c == component}))
+
+
+def parse_version(version: str | None) -> tuple[int, ...] | None:
+    """The numeric parts of a version as found ('go1.22.5' -> (1, 22, 5), '21.0.2+13' ->
+    (21, 0, 2, 13)); None when there are none, which widens the answer to every version."""
+    if version is None:
+        return None
+    key = version_key(version)
+    return key or None
+
+
+def _span(entry: Entry) -> str:
+    if entry.introduced_in is None and entry.until is None:
+        return "all"
+    low = f"{entry.introduced_in} <= v" if entry.introduced_in else "v"
+    return f"{low} < {entry.until}" if entry.until else low
+
+
+def _applies(entry: Entry, version: tuple[int, ...]) -> bool:
+    if entry.introduced_in is not None and version < version_key(entry.introduced_in):
+        return False
+    return entry.until is None or version < version_key(entry.until)
+
+
+def _signature(entry: Entry) -> tuple[object, ...]:
+    return (entry.on_failure, entry.fallback_errnos, entry.on_other_errors)
+
+
+def reactions(component: str, version: str | None, syscall: str) -> tuple[CallerReaction, ...]:
+    """How `component` at `version` reacts when `syscall` fails, one reaction per API that
+    issues it. Empty when the model knows nothing for this version (the caller is unknown:
+    treat as RISK). A version of None (or without digits) returns the reactions of every
+    version, each with certain=False when the versions disagree."""
+    entries = _compiled().index.get((component, syscall), ())
+    wanted = parse_version(version)
+    if wanted is not None:
+        chosen = [e for e in entries if _applies(e, wanted)]
+        return tuple(_reaction(e, syscall, certain=True) for e in chosen)
+    certain = len({_signature(e) for e in entries}) <= 1
+    return tuple(_reaction(e, syscall, certain=certain) for e in entries)
+
+
+def _reaction(entry: Entry, syscall: str, *, certain: bool) -> CallerReaction:
+    return CallerReaction(
+        component=entry.component,
+        versions=_span(entry),
+        syscall=syscall,
+        via=entry.via,
+        on_failure=entry.on_failure,
+        fallback=entry.fallback,
+        fallback_errnos=entry.fallback_errnos,
+        on_other_errors=entry.on_other_errors,
+        certain=certain,
+        source=entry.source.url,
+        api=entry.api,
+        condition=entry.when,
+        other_errors=entry.other_errors,
+        confidence=entry.confidence,
+        entry=entry.id,
+    )
+
+
+__all__ = [
+    "ON_FAILURE_CLASSES",
+    "CallerReaction",
+    "CallersModel",
+    "Entry",
+    "components",
+    "load_model",
+    "model_version",
+    "parse_version",
+    "reactions",
+    "syscalls_of",
+]
