@@ -14,6 +14,8 @@ from portwise import __version__
 from portwise.image.analyzer import Analyzer
 from portwise.image.analyzers.osrelease import PATHS as OS_RELEASE_PATHS
 from portwise.image.binaries import summarize
+from portwise.image.langruntimes import detect as detect_runtimes
+from portwise.image.langruntimes import from_analyzer
 from portwise.image.layers import LayerFacts
 from portwise.image.merged import MergedView
 from portwise.image.packages import dpkg, rpm
@@ -69,7 +71,7 @@ class ProfileBuilder:
             arches = {lib.architecture for lib in libc if lib.architecture}
             if len(arches) == 1:
                 platform = m.Platform(os=platform.os, architecture=arches.pop())
-        return m.ImageProfile(
+        profile = m.ImageProfile(
             reference=self.handle.reference,
             source=self.handle.source,
             manifest_digest=self.handle.manifest_digest,
@@ -79,6 +81,11 @@ class ProfileBuilder:
             os_release=self._os_release(),
             libc=[lib.model for lib in libc],
             packages=self._packages(),
+            runtimes=[
+                runtime
+                for _, path, value in self.surviving("runtime-versions")
+                for runtime in from_analyzer(path, value)
+            ],
             layers=self._layers(config),
             files=[node for _, node in self.view],
             binaries=binaries,
@@ -87,6 +94,8 @@ class ProfileBuilder:
             analyzers=[m.Analyzer(name=a.name, version=a.version) for a in self.analyzers],
             portwise_version=__version__,
         )
+        # the analyzer's version strings, completed from binaries, file names and packages
+        return profile.model_copy(update={"runtimes": list(detect_runtimes(profile))})
 
     def _config(self) -> m.ImageConfig:
         raw = self.handle.config

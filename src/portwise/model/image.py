@@ -76,6 +76,16 @@ class Libc(Frozen):
     evidence: str
 
 
+class RuntimeComponent(Frozen):
+    """A language runtime or library above the C library (Go, Rust std, CPython, OpenJDK, GLib,
+    libuv, OpenSSL, Node.js) found in the image, whether or not a package database lists it."""
+
+    component: str = Field(description="name as in knowledge/callers: go, rust-std, cpython...")
+    version: str | None = Field(None, description="as found; None when the image does not say")
+    location: str = Field(description="the binary, library or installation directory")
+    evidence: str
+
+
 class Layer(Frozen):
     index: int
     digest: str | None = Field(None, description="blob digest as stored (compressed)")
@@ -257,6 +267,9 @@ class ImageProfile(Frozen):
     os_release: OsRelease | None = None
     libc: list[Libc] = Field(default_factory=list)
     packages: list[Package] = Field(default_factory=list)
+    runtimes: list[RuntimeComponent] = Field(
+        default_factory=list, description="language runtimes and libraries, found in files"
+    )
     layers: list[Layer] = Field(default_factory=list)
     files: list[FileEntry] = Field(default_factory=list)
     binaries: list[ElfBinary] = Field(default_factory=list)

@@ -11,6 +11,7 @@ from portwise.image.analyzers.packagedb import (
     DpkgAnalyzer,
     RpmAnalyzer,
 )
+from portwise.image.analyzers.runtimeversions import RuntimeVersionsAnalyzer
 
 DEFAULT_ANALYZERS: tuple[Analyzer, ...] = (
     OsReleaseAnalyzer(),
@@ -19,6 +20,7 @@ DEFAULT_ANALYZERS: tuple[Analyzer, ...] = (
     ApkAnalyzer(),
     LibcAnalyzer(),
     ElfAnalyzer(),
+    RuntimeVersionsAnalyzer(),
 )
 
 

@@ -1,0 +1,350 @@
+"""Language runtimes and libraries above the C library, recognised from the image's files.
+
+What a program does when a system call fails is decided by the runtime that issues the call
+(knowledge/callers): the Go runtime and standard library, Rust's std, CPython, OpenJDK, GLib,
+libuv, OpenSSL. Which of them, at which version, is an image fact; images often carry them
+where no package database looks: a JDK unpacked in /opt, Node.js from a tarball, a relocated
+CPython, a Go or Rust binary in a wheel. These pure functions name each runtime with its
+version (None when the image does not say), its location and the evidence:
+
+- Go: the build info the ELF analyzer read (ElfBinary.go_version), one per binary;
+- Rust std: "rustc version" in a binary's .comment (runtime-versions analyzer), else presence;
+- CPython: libpython3.X.so* or a python3.X executable, anywhere; the package version refines it;
+- OpenJDK: a `release` file's JAVA_VERSION (its directory is the JDK home), else what
+  runtimes.jvms() reads from packages and the environment;
+- GLib/GIO: the library file name (libglib-2.0.so.0.7400.6 is GLib 2.74.6);
+- libuv: the version string inside libuv.so.1*, or bundled inside a `node` executable;
+- OpenSSL: the "OpenSSL x.y.z" banner of libcrypto (libssl takes its sibling's version);
+- Node.js: its release URL built into the `node` executable.
+
+`detect` builds the list (the scan stores it as ImageProfile.runtimes); `runtimes_for` answers
+which runtimes decide the fate of one binary's calls; `reactions_for` joins that with the caller
+model for one system call.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from portwise.image.runtimes import jvms
+from portwise.knowledge.callers import CallerReaction, reactions
+from portwise.model.image import ElfBinary, FileEntry, ImageProfile, Package, RuntimeComponent
+
+# base names worth a look, matched by one expression over the joined paths (a Python loop over
+# every file of a large image costs more than the whole detection)
+_NAMES = re.compile(
+    r"^(?P<path>.*/(?:"
+    r"lib(?:glib|gio|gobject|gmodule|gthread)-2\.0\.so\.0\.(?P<glib>\d+)\.(?P<glib_rev>\d+)"
+    r"|libpython(?P<pylib>3\.\d+)[a-z]*\.so(?:\.\d+)*"
+    r"|python(?P<pybin>3\.\d+)"
+    r"|libuv\.so\.1(?:\.\d+)*"
+    r"|lib(?:crypto|ssl)\.so\.\d+(?:\.\d+)*"
+    r"))$",
+    re.MULTILINE,
+)
+_PY_LIB_DIR = re.compile(r"/lib(?:64)?/python(3\.\d+)/")
+
+# package names whose version stands for a runtime the files did not date
+_PACKAGES: dict[str, re.Pattern[str]] = {
+    "glib": re.compile(r"^(?:libglib2\.0-0(?:t64)?|glib2)$"),
+    "libuv": re.compile(r"^(?:libuv1(?:t64)?|libuv)$"),
+    "openssl": re.compile(
+        r"^(?:libssl3(?:t64)?|libssl1\.1|libssl1\.0\.[02]|openssl-libs|libcrypto3)$"
+    ),
+    "nodejs": re.compile(r"^nodejs$"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CallerOfCall:
+    """One runtime that may issue a call for a binary, with what it does if the call fails.
+
+    `reactions` is empty when the caller model has no entry for this runtime, version and call:
+    the reaction is unknown (a rule should say RISK, naming the runtime)."""
+
+    runtime: RuntimeComponent
+    reactions: tuple[CallerReaction, ...]
+
+
+def upstream_version(package_version: str) -> str:
+    """'1:3.0.19-1~deb12u1' -> '3.0.19'; '2.74.6-2+deb12u5' -> '2.74.6'."""
+    text = package_version.partition(":")[2] or package_version
+    return text.split("-", 1)[0].split("+", 1)[0].split("~", 1)[0]
+
+
+def glib_version(interface: str, revision: str) -> str:
+    """GLib's library file name carries 100 * minor + (micro - interface age) and the interface
+    age: libglib-2.0.so.0.7400.6 is 2.74.6, a development 2.73.2 is libglib-2.0.so.0.7302.0."""
+    number = int(interface)
+    return f"2.{number // 100}.{number % 100 + int(revision)}"
+
+
+def from_analyzer(path: str, records: Iterable[Mapping[str, Any]]) -> list[RuntimeComponent]:
+    """The runtime-versions analyzer's records for one file (path without the leading slash)."""
+    out = []
+    for record in records:
+        location = "/" + path
+        if record["component"] == "openjdk":
+            location = posixpath.dirname(location)  # the release file names its JDK home
+        out.append(
+            RuntimeComponent(
+                component=str(record["component"]),
+                version=record.get("version"),
+                location=location,
+                evidence=f"{record['evidence']} in /{path}",
+            )
+        )
+    return out
+
+
+def detect(image: ImageProfile) -> tuple[RuntimeComponent, ...]:
+    """Every runtime the image carries: those already in image.runtimes (the scan's analyzer
+    records) completed from binaries, file names and packages. Applying it to its own result
+    changes nothing."""
+    found: dict[tuple[str, str], RuntimeComponent] = {}
+    for runtime in image.runtimes:
+        found.setdefault((runtime.component, runtime.location), runtime)
+
+    def add(runtime: RuntimeComponent) -> None:
+        found.setdefault((runtime.component, runtime.location), runtime)
+
+    for binary in image.binaries:
+        for runtime in _from_binary(binary):
+            add(runtime)
+    for runtime in _from_file_names(image.files):
+        add(runtime)
+    if not any(r.component == "openjdk" for r in found.values()):
+        for runtime in _from_jvms(image):
+            add(runtime)
+    refined = [_refine(r, found, image.packages) for r in found.values()]
+    return tuple(sorted(refined, key=lambda r: (r.component, r.location)))
+
+
+def _from_binary(binary: ElfBinary) -> list[RuntimeComponent]:
+    out = []
+    if binary.go:
+        evidence = (
+            f"Go build info ({binary.go_version})"
+            if binary.go_version
+            else "Go binary (pclntab), version not recorded"
+        )
+        out.append(
+            RuntimeComponent(
+                component="go",
+                version=_go(binary.go_version),
+                location=binary.path,
+                evidence=evidence,
+            )
+        )
+    if binary.rust:
+        out.append(
+            RuntimeComponent(
+                component="rust-std",
+                version=None,
+                location=binary.path,
+                evidence="Rust binary; no rustc version recorded",
+            )
+        )
+    return out
+
+
+def _go(version: str | None) -> str | None:
+    """'go1.22.5' -> '1.22.5'; 'devel +abc' and the like stay as found."""
+    if version and version.startswith("go") and version[2:3].isdigit():
+        return version[2:].split(" ", 1)[0]
+    return version
+
+
+def _from_file_names(files: Sequence[FileEntry]) -> list[RuntimeComponent]:
+    wanted = [f for f in files if f.kind in ("file", "hardlink")]
+    text = "\n".join([f.path for f in wanted])
+    out = []
+    for m in _NAMES.finditer(text):
+        path = m["path"]
+        base = posixpath.basename(path)
+        if m["glib"] is not None:
+            version = glib_version(m["glib"], m["glib_rev"])
+            out.append(
+                RuntimeComponent(
+                    component="glib",
+                    version=version,
+                    location=path,
+                    evidence=f"library file name {base}",
+                )
+            )
+        elif m["pylib"] is not None:
+            out.append(
+                RuntimeComponent(
+                    component="cpython",
+                    version=m["pylib"],
+                    location=path,
+                    evidence=f"library file name {base}",
+                )
+            )
+        elif m["pybin"] is not None:
+            out.append(
+                RuntimeComponent(
+                    component="cpython",
+                    version=m["pybin"],
+                    location=path,
+                    evidence=f"interpreter file name {base}",
+                )
+            )
+        elif base.startswith("libuv"):
+            out.append(
+                RuntimeComponent(
+                    component="libuv",
+                    version=None,
+                    location=path,
+                    evidence=f"library {base} (no version string read)",
+                )
+            )
+        else:
+            out.append(
+                RuntimeComponent(
+                    component="openssl",
+                    version=None,
+                    location=path,
+                    evidence=f"library {base} (no version banner read)",
+                )
+            )
+    return out
+
+
+def _from_jvms(image: ImageProfile) -> list[RuntimeComponent]:
+    out = []
+    for jvm in jvms(image):
+        if jvm.vendor != "openjdk":
+            continue
+        version = None
+        if jvm.feature is not None:
+            version = f"{jvm.feature}.0.{jvm.update}" if jvm.update else str(jvm.feature)
+        out.append(
+            RuntimeComponent(
+                component="openjdk",
+                version=version,
+                location=_jvm_home(image),
+                evidence=jvm.evidence,
+            )
+        )
+    return out
+
+
+def _jvm_home(image: ImageProfile) -> str:
+    for f in image.files:
+        if f.path.endswith("/bin/java") and f.path.startswith(("/usr/lib/jvm/", "/opt/")):
+            return posixpath.dirname(posixpath.dirname(f.path))
+    return "/usr/lib/jvm"
+
+
+def _refine(
+    runtime: RuntimeComponent,
+    found: Mapping[tuple[str, str], RuntimeComponent],
+    packages: Sequence[Package],
+) -> RuntimeComponent:
+    """A version for a runtime whose files did not date it: libssl from its libcrypto sibling,
+    a CPython X.Y from its package, anything else from the package that ships it."""
+    if runtime.version is not None and runtime.component != "cpython":
+        return runtime
+    if runtime.component == "openssl":
+        directory = posixpath.dirname(runtime.location)
+        sibling = next(
+            (
+                r
+                for r in found.values()
+                if r.component == "openssl"
+                and r.version is not None
+                and posixpath.dirname(r.location) == directory
+            ),
+            None,
+        )
+        if sibling is not None:
+            return runtime.model_copy(
+                update={
+                    "version": sibling.version,
+                    "evidence": f"{runtime.evidence}; version of {sibling.location}",
+                }
+            )
+    if runtime.component == "cpython":
+        return _refine_python(runtime, packages)
+    pattern = _PACKAGES.get(runtime.component)
+    if pattern is None:
+        return runtime
+    for package in packages:
+        if pattern.match(package.name):
+            return runtime.model_copy(
+                update={
+                    "version": upstream_version(package.version),
+                    "evidence": f"{runtime.evidence}; {package.manager} package "
+                    f"{package.name} {package.version}",
+                }
+            )
+    return runtime
+
+
+def _refine_python(runtime: RuntimeComponent, packages: Sequence[Package]) -> RuntimeComponent:
+    minor = runtime.version
+    if minor is None or minor.count(".") != 1:
+        return runtime  # already a full version, or nothing to match a package with
+    names = {f"libpython{minor}-minimal", f"python{minor}-minimal", f"python{minor}"}
+    for package in packages:
+        full = upstream_version(package.version)
+        if package.name in names and full.startswith(minor + "."):
+            return runtime.model_copy(
+                update={
+                    "version": full,
+                    "evidence": f"{runtime.evidence}; {package.manager} package "
+                    f"{package.name} {package.version}",
+                }
+            )
+    return runtime
+
+
+def runtimes_for(image: ImageProfile, path: str) -> tuple[RuntimeComponent, ...]:
+    """The runtimes whose code runs in the process of the binary at `path`: the binary itself
+    (a Go or Rust program, node, libpython, python3.X), the libraries it links by DT_NEEDED
+    (libglib, libuv, libssl/libcrypto, libpython), the JDK whose home holds it, and the CPython
+    whose lib/python3.X holds an extension module. Several copies of one library all count."""
+    runtimes = image.runtimes or list(detect(image))
+    binary = next((b for b in image.binaries if b.path == path), None)
+    needed = tuple(binary.needed) if binary is not None else ()
+    python_dir = _PY_LIB_DIR.search(path)
+    out: list[RuntimeComponent] = []
+    for runtime in runtimes:
+        base = posixpath.basename(runtime.location)
+        if (
+            runtime.location == path
+            or any(base == name or base.startswith(name + ".") for name in needed)
+            or (runtime.component == "openjdk" and path.startswith(runtime.location + "/"))
+            or (
+                python_dir is not None
+                and runtime.component == "cpython"
+                and (runtime.version or "").startswith(python_dir[1])
+            )
+        ):
+            out.append(runtime)
+    return tuple(dict.fromkeys(out))
+
+
+def reactions_for(image: ImageProfile, path: str, syscall: str) -> tuple[CallerOfCall, ...]:
+    """For the binary at `path`, each runtime in its process and what that runtime does when
+    `syscall` fails (knowledge/callers), by the runtime's version."""
+    return tuple(
+        CallerOfCall(runtime, reactions(runtime.component, runtime.version, syscall))
+        for runtime in runtimes_for(image, path)
+    )
+
+
+__all__ = [
+    "CallerOfCall",
+    "detect",
+    "from_analyzer",
+    "glib_version",
+    "reactions_for",
+    "runtimes_for",
+    "upstream_version",
+]
