@@ -1,12 +1,17 @@
-"""ELF facts: portwise's parser against LIEF and pyelftools reading the same fields, one run.
+"""ELF facts: portwise's parser against LIEF and pyelftools reading the same fields, one run;
+and the per-ELF analysis (parse + toolchain and libc markers) before and after the marker
+searches were restricted to the sections that hold them, with identical answers checked.
 
     .venv/bin/python bench/elf_speed.py [DIR ...]      (default: /usr)
 
 Each tool opens every ELF file under the directories and extracts: class, endianness,
 machine, type, interpreter, DT_NEEDED, SONAME, RUNPATH/RPATH, version needs, imported symbols,
 the ABI-tag note and PT_LOAD alignment (see tests/elf_oracles.py). Files are read once before
-timing so the page cache serves all three equally. Targets (issue #3): >= 10x LIEF and
->= 30x pyelftools in files per second.
+timing so the page cache serves all of them equally. Targets (issue #3): >= 10x LIEF and
+>= 30x pyelftools in files per second. The per-ELF rows read the whole file as bytes, as the
+image scan does, then add go_version, is_rust and libc_of (portwise.elf.toolchain; "before" is
+tests/toolchain_oracle.py, the whole-file searches); their answers must not differ (issue 11).
+The disassembly that elf_facts also runs is measured by bench/syscall_speed.py.
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+import toolchain_oracle
 from elf_oracles import elf_files_under, lief_facts, pyelftools_facts
 
+from portwise.elf import toolchain
 from portwise.elf.parse import ElfError, parse_elf
 
 LIEF_MAX = 64 << 20  # LIEF reads whole files; the largest ones are left to the other two
@@ -37,15 +45,31 @@ def portwise_facts(path: str) -> object:
         return elf.needed, elf.imports  # materialised before the map closes
 
 
-def measure(name: str, extract: Callable[[str], object], files: list[str]) -> tuple[float, int]:
-    started = time.perf_counter()
+def per_elf(module: ModuleType) -> Callable[[str], object]:
+    def analyse(path: str) -> object:
+        data = Path(path).read_bytes()
+        try:
+            elf = parse_elf(data)
+        except ElfError:
+            return None
+        go = module.go_version(elf, data)
+        return go, module.is_rust(elf, data), module.libc_of(elf, data, go[0])
+
+    return analyse
+
+
+def measure(extract: Callable[[str], object], files: list[str]) -> tuple[dict[str, float], int]:
+    """Seconds per file, and how many files the tool failed on."""
+    seconds: dict[str, float] = {}
     failures = 0
     for path in files:
+        started = time.perf_counter()
         try:
             extract(path)
         except Exception:  # an oracle that cannot read a file still spent the time
             failures += 1
-    return time.perf_counter() - started, failures
+        seconds[path] = time.perf_counter() - started
+    return seconds, failures
 
 
 def main() -> None:
@@ -56,26 +80,42 @@ def main() -> None:
             while handle.read(1 << 20):
                 pass
     small = [f for f in files if os.path.getsize(f) <= LIEF_MAX]
-    total_mb = sum(os.path.getsize(f) for f in files) / (1 << 20)
-    small_mb = sum(os.path.getsize(f) for f in small) / (1 << 20)
-    rows = []
-    for name, extract, subset, mb in (
-        ("portwise", portwise_facts, files, total_mb),
-        ("portwise (LIEF's files)", portwise_facts, small, small_mb),
-        ("LIEF", lief_facts, small, small_mb),
-        ("pyelftools", pyelftools_facts, files, total_mb),
-    ):
-        seconds, failures = measure(name, extract, subset)
-        rows.append((name, len(subset), seconds, mb, failures))
-    rate = {name: count / seconds for name, count, seconds, _, _ in rows}
-    print(f"{len(files)} ELF files under {', '.join(roots)}, {total_mb:.0f} MiB")
+    size = {f: os.path.getsize(f) / (1 << 20) for f in files}
+    before, after = per_elf(toolchain_oracle), per_elf(toolchain)
+    differ = [f for f in files if before(f) != after(f)]
+    tools: list[tuple[str, Callable[[str], object], list[str]]] = [
+        ("portwise parse", portwise_facts, files),
+        ("portwise per-ELF, before", before, files),
+        ("portwise per-ELF, after", after, files),
+        ("LIEF", lief_facts, small),
+        ("pyelftools", pyelftools_facts, files),
+    ]
+    timed = {name: measure(extract, subset) for name, extract, subset in tools}
+
+    def rate(name: str, subset: list[str]) -> float:
+        return len(subset) / sum(timed[name][0][f] for f in subset)
+
+    print(f"{len(files)} ELF files under {', '.join(roots)}, {sum(size.values()):.0f} MiB")
     print(f"{'tool':<26}{'files':>7}{'seconds':>10}{'files/s':>10}{'MiB/s':>10}  failures")
-    for name, count, seconds, mb, failures in rows:
-        print(f"{name:<26}{count:>7}{seconds:>10.2f}{count / seconds:>10.0f}"
-              f"{mb / seconds:>10.0f}  {failures}")
-    versus_lief = rate["portwise (LIEF's files)"] / rate["LIEF"]
-    print(f"portwise / LIEF       = {versus_lief:.1f}x (target >= 10)")
-    print(f"portwise / pyelftools = {rate['portwise'] / rate['pyelftools']:.1f}x (target >= 30)")
+    for name, _, subset in tools:
+        seconds = sum(timed[name][0].values())
+        mb = sum(size[f] for f in subset)
+        print(
+            f"{name:<26}{len(subset):>7}{seconds:>10.2f}{len(subset) / seconds:>10.0f}"
+            f"{mb / seconds:>10.0f}  {timed[name][1]}"
+        )
+    print(f"(LIEF: the {len(small)} files up to {LIEF_MAX >> 20} MiB; its ratios on those files)")
+    for name in ("portwise parse", "portwise per-ELF, before", "portwise per-ELF, after"):
+        print(
+            f"{name:<26} / LIEF = {rate(name, small) / rate('LIEF', small):5.1f}x"
+            f"   / pyelftools = {rate(name, files) / rate('pyelftools', files):5.1f}x"
+        )
+    print("targets: parse >= 10x LIEF, >= 30x pyelftools")
+    speedup = rate("portwise per-ELF, after", files) / rate("portwise per-ELF, before", files)
+    print(
+        f"per-ELF after / before = {speedup:.1f}x; answers (go, go version, rust, libc) "
+        f"differ on {len(differ)} of {len(files)} files {differ[:5]}"
+    )
 
 
 if __name__ == "__main__":
