@@ -291,3 +291,21 @@ def test_package_versions_complete_what_file_names_leave_open(tmp_path: Path) ->
     assert python.version == "3.11.2" and "libpython3.11-minimal" in python.evidence
     (uv,) = of(profile, "libuv")
     assert uv.version == "1.44.2" and "dpkg package libuv1" in uv.evidence
+
+
+def test_real_node_binary_names_itself_and_its_bundled_libuv() -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node on this machine")
+    real = Path(node).resolve()
+    versions = subprocess.run(
+        [str(real), "-p", "process.version + ' ' + process.versions.uv"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    records = RuntimeVersionsAnalyzer().analyze("usr/bin/node", real.read_bytes())
+    found = {r["component"]: r["version"] for r in records or []}
+    assert found.get("nodejs") == versions[0].removeprefix("v")
+    if "libuv" in found:  # absent when node links the system's libuv.so.1 instead
+        assert found["libuv"] == versions[1]

@@ -37,13 +37,13 @@ from portwise.model.image import ElfBinary, FileEntry, ImageProfile, Package, Ru
 # base names worth a look, matched by one expression over the joined paths (a Python loop over
 # every file of a large image costs more than the whole detection)
 _NAMES = re.compile(
-    r"^(?P<path>.*/(?:"
+    r"/(?:"
     r"lib(?:glib|gio|gobject|gmodule|gthread)-2\.0\.so\.0\.(?P<glib>\d+)\.(?P<glib_rev>\d+)"
     r"|libpython(?P<pylib>3\.\d+)[a-z]*\.so(?:\.\d+)*"
     r"|python(?P<pybin>3\.\d+)"
     r"|libuv\.so\.1(?:\.\d+)*"
     r"|lib(?:crypto|ssl)\.so\.\d+(?:\.\d+)*"
-    r"))$",
+    r")$",
     re.MULTILINE,
 )
 _PY_LIB_DIR = re.compile(r"/lib(?:64)?/python(3\.\d+)/")
@@ -164,7 +164,7 @@ def _from_file_names(files: Sequence[FileEntry]) -> list[RuntimeComponent]:
     text = "\n".join([f.path for f in wanted])
     out = []
     for m in _NAMES.finditer(text):
-        path = m["path"]
+        path = text[text.rfind("\n", 0, m.start()) + 1 : m.end()]
         base = posixpath.basename(path)
         if m["glib"] is not None:
             version = glib_version(m["glib"], m["glib_rev"])
