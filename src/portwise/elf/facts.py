@@ -5,8 +5,10 @@ The record is JSON-able: the image scan caches it per layer (see model.image.Elf
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from portwise.elf.dlsym import looked_up
 from portwise.elf.isa import scan_isa
 from portwise.elf.parse import ElfFile, libc_imports
 from portwise.elf.syscalls import scan_syscalls
@@ -41,7 +43,8 @@ def elf_facts(elf: ElfFile, data: bytes, *, cpu_scan: bool = False) -> dict[str,
         "go": is_go,
         "go_version": go,
         "rust": is_rust(elf, data),
-        "direct_syscalls": _direct_syscalls(elf, data, is_go, libc, problems),
+        "direct_syscalls": _direct_syscalls(elf, data, libc, problems),
+        "dlsym": list(looked_up(elf, data)),
         "cpu": _cpu(elf, data, problems) if cpu_scan else None,
         "problems": problems,
     }
@@ -76,23 +79,36 @@ def _cpu(elf: ElfFile, data: bytes, problems: list[str]) -> dict[str, Any] | Non
     }
 
 
-def makes_direct_syscalls(elf: ElfFile, is_go: bool, libc: str | None) -> bool:
-    """Static and Go binaries issue syscalls themselves, and so does musl (its loader is its
-    libc); glibc-linked dynamic binaries go through libc, which the libc model covers."""
+# glibc's own libraries: the libc model describes what their functions issue, so scanning
+# their code would list every call any function could make (by SONAME, as the loader names them)
+GLIBC_OWN = re.compile(
+    r"(?:libc\.so\.6|ld-linux[\w.-]*\.so\.\d|ld64\.so\.\d|libpthread\.so\.0|libm\.so\.6"
+    r"|libdl\.so\.2|librt\.so\.1|libresolv\.so\.2|libutil\.so\.1|libanl\.so\.1"
+    r"|libnss_\w+\.so\.2|libmvec\.so\.1|libBrokenLocale\.so\.1|libthread_db\.so\.1"
+    r"|libc_malloc_debug\.so\.0|libnsl\.so\.1|libmemusage\.so|libpcprofile\.so)\Z"
+)
+
+
+def makes_direct_syscalls(elf: ElfFile, libc: str | None) -> bool:
+    """Every program and shared library may issue calls itself (inline assembly, libc's
+    syscall()), except glibc's own libraries, which the libc model covers."""
     if elf.type not in ("EXEC", "DYN"):
         return False
-    return is_go or elf.linkage != "dynamic" or libc == "musl"
+    return not (libc in ("glibc", None) and GLIBC_OWN.match(elf.soname or ""))
 
 
 def _direct_syscalls(
-    elf: ElfFile, data: bytes, is_go: bool, libc: str | None, problems: list[str]
+    elf: ElfFile, data: bytes, libc: str | None, problems: list[str]
 ) -> dict[str, Any] | None:
-    if not makes_direct_syscalls(elf, is_go, libc):
+    """The scan's record, or None when the file was not scanned or issues nothing itself."""
+    if not makes_direct_syscalls(elf, libc):
         return None
     scan = scan_syscalls(elf, data, fast=True)
     if scan is None:
         return None
     problems.extend(f"syscalls: {p}" for p in scan.problems)
+    if not (scan.sites or scan.resolved or scan.unresolved):
+        return None
     return {
         "arch": scan.arch,
         "mode": scan.mode,
@@ -100,4 +116,7 @@ def _direct_syscalls(
         "resolved": dict(scan.resolved),
         "unresolved": scan.unresolved,
         "wrappers": list(scan.wrappers),
+        "paths": {name: list(p) for name, p in scan.paths.items()},
+        "evidence": {name: list(e) for name, e in scan.evidence.items()},
+        "unresolved_paths": dict(scan.unresolved_paths),
     }

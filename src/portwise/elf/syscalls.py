@@ -1,12 +1,18 @@
-"""Direct system calls of static, musl and Go binaries (x86-64 and aarch64).
+"""System calls an ELF file issues itself, whatever it is (x86-64 and aarch64).
 
-A dynamic glibc program asks libc for system calls; a static binary, a musl one or a Go one
-issues them itself, so the only way to know which calls it needs is to read its code. Method
+A program reaches the kernel through its libc's named functions (the libc model covers those),
+or by itself: `syscall`/`svc #0` instructions (static, musl and Go binaries, and inline
+assembly in any shared library), or libc's generic `syscall(number, ...)` called through the
+PLT or straight through the GOT (-fno-plt). This scan finds the last two kinds. Method
 (DESIGN.md, "Direct syscalls"): find every `syscall` / `svc #0`, walk back from it through
 register copies and stack spills to the constant number, within its function. When the number
 comes from the function's entry state (an argument), the function is a *wrapper*: its number is
 resolved at each direct branch to it, transitively (Go's Syscall6 <- RawSyscall6 <- Syscall;
-musl's __syscall_cp_asm <- __syscall_cp_c). Function boundaries come from .gopclntab (Go, even
+musl's __syscall_cp_asm <- __syscall_cp_c). libc's `syscall()` is such a wrapper from the
+start: its PLT stub and its GOT slot take the number in the first argument register, so the
+number is resolved at each call through either. Every issuing point keeps its path: "direct"
+(an instruction with a constant), "syscall()" (a call to libc's syscall()) or "thunk" (a
+call to a wrapper inside the file). Function boundaries come from .gopclntab (Go, even
 stripped), else .symtab, else .eh_frame; code outside them is decoded as gap regions.
 
 Full mode decodes every region. Fast mode finds syscall opcodes and branches to wrappers in the
@@ -27,6 +33,7 @@ from typing import Any
 from portwise.elf import syscalls_arm64, syscalls_x86
 from portwise.elf.gofunc import Functions, functions, in_file
 from portwise.elf.parse import ElfFile
+from portwise.elf.relocs import import_slots
 from portwise.elf.walk import Loc, Op, apply
 from portwise.knowledge import syscalls as table
 
@@ -35,6 +42,10 @@ TRACE_BUDGET = 4096  # walk-back states per site: far above real code, bounds ho
 MAX_WRAPPERS = 512
 MAX_SHOWN = 8
 GAP_SPLIT = 4096  # gaps larger than this are split at call targets
+EVIDENCE = 3  # issuing points kept per syscall name
+GENERIC = frozenset({"syscall"})  # libc's generic entry: syscall(number, ...)
+PLT_SECTIONS = (".plt", ".plt.sec", ".plt.got", ".iplt")
+DIRECT, GENERIC_CALL, THUNK = "direct", "syscall()", "thunk"
 PADDING = frozenset({"nop", "int3", "udf"})  # after a jump: unreachable filler
 
 
@@ -43,9 +54,11 @@ class SyscallScan:
     """Direct syscalls of one binary.
 
     sites: syscall/svc instructions. resolved: syscall name -> issuing points, where a point is
-    a syscall instruction with a constant number or a direct branch to a wrapper with one.
+    a syscall instruction with a constant number or a branch to a wrapper with one.
     unresolved: points whose number could not be determined (never silently dropped),
-    including wrappers that nothing calls directly.
+    including wrappers that nothing calls directly. paths: syscall name -> the paths that
+    reach it; evidence: syscall name -> the first issuing points ("0x4011a6 syscall()").
+    unresolved_paths: path -> unresolved points.
     """
 
     arch: str
@@ -55,6 +68,9 @@ class SyscallScan:
     unresolved: int
     wrappers: tuple[str, ...]
     problems: tuple[str, ...]
+    paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    evidence: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    unresolved_paths: dict[str, int] = field(default_factory=dict)
 
 
 def _arch_module(elf: ElfFile) -> ModuleType | None:
@@ -192,8 +208,12 @@ class _Trace:
 
 class _Scanner:
     def __init__(self, elf: ElfFile, data: bytes, arch: ModuleType) -> None:
+        self.elf = elf
         self.data = data
         self.arch = arch
+        self.slot_refs: set[int] = set()  # GOT slots whose indirect callers are recorded
+        self.plt_ranges: list[tuple[int, int]] = []
+        self.seed_entries: set[int] = set()
         self.ranges, problems = _code_ranges(elf, data)
         self.funcs = functions(elf, data)
         self.problems = problems + self.funcs.problems
@@ -268,6 +288,11 @@ class _Scanner:
                 else:
                     edges.append((i, target, kind))
                     self.callers.setdefault(target, []).append((ri, i, kind))
+        if self.slot_refs:
+            for i, slot in self.arch.slot_calls(ins, kinds).items():
+                if slot in self.slot_refs:
+                    kind = "call" if kinds[i] == "icall" else "jump"
+                    self.callers.setdefault(slot, []).append((ri, i, kind))
         found = _Decoded(
             ri,
             start,
@@ -305,6 +330,9 @@ class _Scanner:
                 self.arch.BranchIndex(self.data[r.offset : r.offset + r.size], r.addr)
                 for r in self.ranges
             ]
+        if self.slot_refs.intersection(targets):
+            for index in self.indexes:
+                index.index_slots()
         for index in self.indexes:
             for source in index.sources(targets):
                 ri = self.regions.find(source)
@@ -418,49 +446,92 @@ class _Scanner:
             out.args.add((entry, loc))
 
     # the scan ------------------------------------------------------------
+    def _generic_seeds(self) -> tuple[list[tuple[int, Loc]], bool]:
+        """Entries of libc's syscall(): its PLT stubs and GOT slots, number in ARG0.
+
+        Returns the seeds and whether some slot is reached other than through the PLT.
+        """
+        slots = import_slots(self.elf, self.data, GENERIC)
+        if not slots:
+            return [], False
+        addresses = {s.address for s in slots}
+        stubs: dict[int, int] = {}
+        for section in self.elf.sections:
+            if section.name in PLT_SECTIONS and section.flags & SHF_EXECINSTR and section.size:
+                if not in_file(self.data, section.offset, section.size):
+                    continue
+                self.plt_ranges.append((section.addr, section.addr + section.size))
+                code = self.data[section.offset : section.offset + section.size]
+                stubs.update(self.arch.plt_stubs(list(self.md.disasm_lite(code, section.addr))))
+        arg = self.arch.ARG0
+        seeds = [(stub, arg) for stub, slot in sorted(stubs.items()) if slot in addresses]
+        self.slot_refs = addresses
+        self.seed_entries = set(stubs) | addresses
+        return seeds + [(a, arg) for a in sorted(addresses)], not all(s.plt for s in slots)
+
+    def _in_plt(self, addr: int) -> bool:
+        return any(lo <= addr < hi for lo, hi in self.plt_ranges)
+
     def run(self, fast: bool) -> SyscallScan:
+        seeds, beyond_plt = self._generic_seeds()
         if fast:
             site_regions = sorted(self._raw_regions(self.arch.raw_sites))
         else:
             site_regions = list(range(len(self.regions.starts)))
-        points: dict[tuple[int, int, Loc], _Trace] = {}
-        wanted: list[tuple[int, Loc]] = []
-        wrappers: set[tuple[int, Loc]] = set()  # (entry, location of the number)
+        points: dict[tuple[int, int, Loc], tuple[_Trace, str]] = {}
+        wanted: list[tuple[int, Loc]] = list(seeds)
+        wrappers: set[tuple[int, Loc]] = set(seeds)  # (entry, location of the number)
+        origin: dict[tuple[int, Loc], str] = dict.fromkeys(seeds, GENERIC_CALL)
         relevant: set[int] = set()
         sites = 0
 
-        def note(key: tuple[int, int, Loc], result: _Trace, ri: int) -> None:
-            points[key] = result
+        def note(key: tuple[int, int, Loc], result: _Trace, ri: int, path: str) -> None:
+            points[key] = (result, path)
             relevant.add(ri)
             for arg in sorted(result.args, key=str):
                 if arg not in wrappers and len(wrappers) < MAX_WRAPPERS:
                     wrappers.add(arg)
                     wanted.append(arg)
+                    origin[arg] = GENERIC_CALL if path == GENERIC_CALL else THUNK
 
         for ri in site_regions:
             dec = self.decode(ri)
             for i in dec.sites:
                 sites += 1
-                note((dec.ins[i][0], 0, self.arch.NR), self.trace(dec, i, self.arch.NR), ri)
-        if not fast:
+                key = (dec.ins[i][0], 0, self.arch.NR)
+                note(key, self.trace(dec, i, self.arch.NR), ri, DIRECT)
+        if not fast or (beyond_plt and not self.arch.SLOTS_FROM_BYTES):
             for ri in range(len(self.regions.starts)):
                 self.decode(ri)
         orphans: list[str] = []
+        generic_called = False
         while wanted:
             batch, wanted = sorted(wanted, key=str), []
             self.find_callers(sorted({start for start, _ in batch}), fast)
             for start, loc in batch:
-                callers = sorted(self.callers.get(start, ()))
-                if not callers:
+                callers = [
+                    c for c in sorted(self.callers.get(start, ())) if not self._in_caller_plt(c)
+                ]
+                seed = (start, loc) in seeds
+                generic_called |= seed and bool(callers)
+                if not callers and not seed:
                     orphans.append(self._name(start))
                 for cri, ci, kind in callers:
                     dec = self.decode(cri)
                     key = (dec.ins[ci][0], start, loc)
                     if key not in points:
-                        note(key, self.trace(dec, ci, self.arch.caller_loc(loc, kind)), cri)
+                        result = self.trace(dec, ci, self.arch.caller_loc(loc, kind))
+                        note(key, result, cri, origin[(start, loc)])
+        if seeds and not generic_called:
+            orphans.append(
+                "syscall (imported, but no call to it was found: called through a pointer?)"
+            )
         if len(wrappers) >= MAX_WRAPPERS:
             self.problems.append(f"more than {MAX_WRAPPERS} wrappers: the rest were not followed")
-        return self._result(fast, sites, points, wrappers, orphans, relevant)
+        return self._result(fast, sites, points, wrappers - set(seeds), orphans, relevant)
+
+    def _in_caller_plt(self, caller: tuple[int, int, str]) -> bool:
+        return bool(self.plt_ranges) and self._in_plt(self.regions.starts[caller[0]])
 
     def _name(self, start: int) -> str:
         return self.funcs.namer(start) or f"{start:#x}"
@@ -469,33 +540,43 @@ class _Scanner:
         self,
         fast: bool,
         sites: int,
-        points: dict[tuple[int, int, Loc], _Trace],
+        points: dict[tuple[int, int, Loc], tuple[_Trace, str]],
         wrappers: set[tuple[int, Loc]],
         orphans: list[str],
         relevant: set[int],
     ) -> SyscallScan:
         names = table.table(self.arch.NAME)
         resolved: Counter[str] = Counter()
-        unresolved = len(orphans)
+        paths: dict[str, set[str]] = {}
+        evidence: dict[str, list[str]] = {}
+        unresolved_paths: Counter[str] = Counter(
+            GENERIC_CALL if o.startswith("syscall ") else THUNK for o in orphans
+        )
         unknown_at: list[str] = []
         bad: set[int] = set()
-        for (addr, _wrapper, _loc), result in sorted(points.items(), key=lambda kv: kv[0][:2]):
+        for (addr, start, _loc), (result, path) in sorted(points.items(), key=lambda kv: kv[0][:2]):
             found = {names.get(c & 0xFFFFFFFF) for c in result.consts}
             bad |= {c for c in result.consts if c & 0xFFFFFFFF not in names}
+            shown = f"{addr:#x} {path}"
+            if start and start not in self.seed_entries:
+                shown += f" through {self._name(start)}"
             for name in found - {None}:
                 assert name is not None
                 resolved[name] += 1
+                paths.setdefault(name, set()).add(path)
+                if len(evidence.setdefault(name, [])) < EVIDENCE:
+                    evidence[name].append(shown)
             if result.unknown or (found <= {None} and not result.args):
-                unresolved += 1
+                unresolved_paths[path] += 1
                 why = result.unknown[0] if result.unknown else "no number on any path"
                 if result.consts and not result.unknown:
                     why = "number not in the syscall table"
-                unknown_at.append(f"{addr:#x} ({why})")
+                unknown_at.append(f"{addr:#x} {path} ({why})")
         problems = list(self.problems)
         if unknown_at:
-            shown = ", ".join(unknown_at[:MAX_SHOWN])
+            shown_all = ", ".join(unknown_at[:MAX_SHOWN])
             more = f" and {len(unknown_at) - MAX_SHOWN} more" if len(unknown_at) > MAX_SHOWN else ""
-            problems.append(f"{len(unknown_at)} issuing points unresolved: {shown}{more}")
+            problems.append(f"{len(unknown_at)} issuing points unresolved: {shown_all}{more}")
         if bad:
             problems.append(
                 "numbers not in the table: " + ", ".join(f"{n:#x}" for n in sorted(bad))
@@ -510,9 +591,12 @@ class _Scanner:
             mode="fast" if fast else "full",
             sites=sites,
             resolved=dict(sorted(resolved.items())),
-            unresolved=unresolved,
+            unresolved=sum(unresolved_paths.values()),
             wrappers=tuple(sorted({self._name(entry) for entry, _ in wrappers})),
             problems=tuple(problems),
+            paths={n: tuple(sorted(p)) for n, p in sorted(paths.items())},
+            evidence={n: tuple(e) for n, e in sorted(evidence.items())},
+            unresolved_paths=dict(sorted(unresolved_paths.items())),
         )
 
 
@@ -524,4 +608,10 @@ def scan_syscalls(elf: ElfFile, data: bytes, *, fast: bool = True) -> SyscallSca
     arch = _arch_module(elf)
     if arch is None:
         return None
+    ranges, problems = _code_ranges(elf, data)
+    generic = any(i.name in GENERIC for i in elf.imports)
+    if not generic and not any(arch.raw_sites(data[r.offset : r.offset + r.size]) for r in ranges):
+        # raw bytes are a superset of the instructions: no candidate, nothing to decode
+        mode = "fast" if fast else "full"
+        return SyscallScan(arch.NAME, mode, 0, {}, 0, (), tuple(problems))
     return _Scanner(elf, data, arch).run(fast)

@@ -19,6 +19,8 @@ from portwise.elf.walk import PASS, Const, Loc, Move, Outcome, Unknown
 
 NAME = "aarch64"
 NR: Loc = "x8"
+ARG0: Loc = "x0"  # syscall(long number, ...): the number is the first argument
+SLOTS_FROM_BYTES = False  # adrp/ldr/blr cannot be found from raw bytes: decode everything
 SITE_BYTES = b"\x01\x00\x00\xd4"  # svc #0
 FIRST_STACK_ARG = 0
 SHORT_REACH = 0  # every direct branch form is found from raw bytes
@@ -94,6 +96,83 @@ def classify(mnemonic: str, op_str: str) -> tuple[str | None, int | None]:
     if mnemonic == ".byte":
         return "data", None
     return None, None
+
+
+_LDR_SLOT = re.compile(r"(x\d+), \[(x\d+), #(0x[0-9a-f]+|\d+)\]\Z")
+_ADRP = re.compile(r"(x\d+), #(0x[0-9a-f]+|\d+)\Z")
+
+
+def _slot_load(ins: list[tuple[int, int, str, str]], i: int, reg: str) -> int | None:
+    """The slot `reg` was loaded from by `adrp xM, page; ldr reg, [xM, #off]` just before i."""
+    for j in range(i - 1, max(i - 5, -1), -1):
+        _addr, _size, mnemonic, op_str = ins[j]
+        load = _LDR_SLOT.match(op_str) if mnemonic == "ldr" else None
+        if load is None or load.group(1) != reg:
+            if op_str.split(", ", 1)[0] == reg:
+                return None  # reg written some other way
+            continue
+        for k in range(j - 1, max(j - 4, -1), -1):
+            page = _ADRP.match(ins[k][3]) if ins[k][2] == "adrp" else None
+            if page is not None and page.group(1) == load.group(2):
+                return int(page.group(2), 0) + int(load.group(3), 0)
+        return None
+    return None
+
+
+def slot_calls(ins: list[tuple[int, int, str, str]], kinds: list[str | None]) -> dict[int, int]:
+    """`blr/br xN` whose xN holds a GOT slot's content in one region: index -> slot.
+
+    -fno-plt code loads the slot once (`adrp x19, page; ldr x19, [x19, #off]`) and calls
+    through the callee-saved register many times, so registers are followed in address
+    order until something else writes them (a region is one function: good enough for
+    compiler output; a wrong guess only makes a call look like one more syscall() call).
+    """
+    pages: dict[str, int] = {}
+    holds: dict[str, int] = {}
+    out: dict[int, int] = {}
+    for i, (_addr, _size, mnemonic, op_str) in enumerate(ins):
+        if mnemonic in ("blr", "br"):
+            reg = _reg(op_str)
+            if reg is not None and reg[0] in holds:
+                out[i] = holds[reg[0]]
+            if mnemonic == "blr":  # the call clobbers the caller-saved registers
+                for name in [r for r in holds if r in _C_CLOBBERED]:
+                    del holds[name]
+                for name in [r for r in pages if r in _C_CLOBBERED]:
+                    del pages[name]
+            continue
+        first = op_str.split(", ", 1)[0]
+        dst = _reg(first)
+        if dst is None or mnemonic in _NO_WRITE or mnemonic in _STORES or mnemonic == "stp":
+            continue
+        holds.pop(dst[0], None)
+        page = _ADRP.match(op_str) if mnemonic == "adrp" else None
+        load = _LDR_SLOT.match(op_str) if mnemonic == "ldr" else None
+        if page is not None:
+            pages[dst[0]] = int(page.group(2), 0)
+            continue
+        if load is not None and load.group(2) in pages:
+            holds[dst[0]] = pages[load.group(2)] + int(load.group(3), 0)
+        pages.pop(dst[0], None)
+    return out
+
+
+def plt_stubs(ins: list[tuple[int, int, str, str]]) -> dict[int, int]:
+    """PLT stub address -> GOT slot: `adrp x16, page; ldr x17, [x16, #off]; ...; br x17`."""
+    stubs: dict[int, int] = {}
+    for i, (_addr, _size, mnemonic, op_str) in enumerate(ins):
+        if mnemonic != "br":
+            continue
+        slot = _slot_load(ins, i, op_str)
+        if slot is None:
+            continue
+        start = next((j for j in range(i - 1, max(i - 5, -1), -1) if ins[j][2] == "adrp"), None)
+        if start is None:
+            continue
+        stubs[ins[start][0]] = slot
+        if start and ins[start - 1][2] in ("bti", "hint"):
+            stubs[ins[start - 1][0]] = slot
+    return stubs
 
 
 def caller_loc(loc: Loc, kind: str) -> Loc:
@@ -307,6 +386,9 @@ class BranchIndex:
             )
             keys = list(map(operator.and_, map(operator.add, imms, index), repeat(mask)))
             self.forms.append((mask, index, keys))
+
+    def index_slots(self) -> None:
+        """Calls through GOT slots are not found from bytes here (SLOTS_FROM_BYTES)."""
 
     def sources(self, targets: Iterable[int]) -> list[int]:
         out: list[int] = []

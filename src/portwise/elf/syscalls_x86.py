@@ -22,6 +22,8 @@ from portwise.elf.walk import PASS, Const, Loc, Move, Outcome, Unknown
 
 NAME = "x86-64"
 NR: Loc = "rax"
+ARG0: Loc = "rdi"  # syscall(long number, ...): the number is the first argument
+SLOTS_FROM_BYTES = True  # ff 15 / ff 25 rel32: calls through GOT slots are found from bytes
 SITE_BYTES = b"\x0f\x05"
 FIRST_STACK_ARG = 8  # above the return address
 SHORT_REACH = 130  # rel8 branches reach this far: their sources are decoded around a target
@@ -74,6 +76,7 @@ _NO_WRITE = frozenset(
     | {"prefetcht0", "prefetcht1", "prefetcht2", "prefetchnta", "pause", "lfence", "mfence"}
 )
 _JCC32 = re.compile(rb"\x0f[\x80-\x8f]")
+_RIP_BRANCH = re.compile(rb"\xff[\x15\x25]")
 _STOPS = frozenset({"ret", "retf", "hlt", "ud2", "int3", "ud1"})
 
 
@@ -108,6 +111,48 @@ def classify(mnemonic: str, op_str: str) -> tuple[str | None, int | None]:
     if m == ".byte":
         return "data", None
     return None, None
+
+
+_RIP = re.compile(r"qword ptr (?:\w+:)?\[rip ([+-]) (0x[0-9a-f]+|\d+)\]\Z")
+
+
+def slot_target(ins: list[tuple[int, int, str, str]], i: int) -> int | None:
+    """The GOT slot an indirect `call/jmp qword ptr [rip + d]` goes through, if it is one."""
+    addr, size, _mnemonic, op_str = ins[i]
+    match = _RIP.match(op_str)
+    if match is None:
+        return None
+    disp = int(match.group(2), 0)
+    return addr + size + (-disp if match.group(1) == "-" else disp)
+
+
+def slot_calls(ins: list[tuple[int, int, str, str]], kinds: list[str | None]) -> dict[int, int]:
+    """Indirect calls and jumps through a GOT slot in one region: index -> slot."""
+    out: dict[int, int] = {}
+    for i, kind in enumerate(kinds):
+        if kind in ("icall", "stop"):
+            slot = slot_target(ins, i)
+            if slot is not None:
+                out[i] = slot
+    return out
+
+
+def plt_stubs(ins: list[tuple[int, int, str, str]]) -> dict[int, int]:
+    """PLT stub address -> the GOT slot it jumps through (.plt, .plt.sec, .plt.got).
+
+    A stub is `jmp [rip + d]`, preceded by `endbr64` when built for CET: calls target that.
+    """
+    stubs: dict[int, int] = {}
+    for i, (addr, _size, mnemonic, _op) in enumerate(ins):
+        if mnemonic.rsplit(" ", 1)[-1] != "jmp":
+            continue
+        slot = slot_target(ins, i)
+        if slot is None:
+            continue
+        stubs[addr] = slot
+        if i and ins[i - 1][2] == "endbr64" and ins[i - 1][0] + ins[i - 1][1] == addr:
+            stubs[ins[i - 1][0]] = slot
+    return stubs
 
 
 def caller_loc(loc: Loc, kind: str) -> Loc:
@@ -308,6 +353,17 @@ class BranchIndex:
         jcc = [m.start() for m in _JCC32.finditer(buf)]
         self.starts = calls + jcc
         self.keys = _rel32_keys(buf, base, calls, 5) + _rel32_keys(buf, base, jcc, 6)
+        self.buf = buf
+        self.slots_indexed = False
+
+    def index_slots(self) -> None:
+        """Add `call/jmp qword ptr [rip + d]` (ff 15 / ff 25): calls through a GOT slot."""
+        if self.slots_indexed:
+            return
+        self.slots_indexed = True
+        through = [m.start() for m in _RIP_BRANCH.finditer(self.buf)]
+        self.starts = self.starts + through
+        self.keys = self.keys + _rel32_keys(self.buf, self.base, through, 6)
 
     def sources(self, targets: Iterable[int]) -> list[int]:
         wanted = {t & 0xFFFFFFFF for t in targets}

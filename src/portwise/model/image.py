@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-IMAGE_SCHEMA_VERSION = "1.0"
+IMAGE_SCHEMA_VERSION = "1.1"  # 1.1: syscall paths, sites, dlsym, unresolved by path
 
 
 class Frozen(BaseModel):
@@ -123,14 +123,18 @@ Linkage = Literal["static", "static-pie", "dynamic"]
 
 @dataclass(frozen=True, slots=True)
 class DirectSyscalls:
-    """System calls a binary makes itself (static, musl, Go), found by disassembly."""
+    """System calls a binary issues itself, found by disassembly: `syscall`/`svc` instructions,
+    calls to libc's syscall() through the PLT or GOT, and wrappers (thunks) around either."""
 
     arch: str
     mode: str
     sites: int
-    resolved: dict[str, int]  # syscall name -> sites issuing it
-    unresolved: int  # sites whose number could not be determined: never dropped
+    resolved: dict[str, int]  # syscall name -> issuing points
+    unresolved: int  # issuing points whose number could not be determined: never dropped
     wrappers: list[str]
+    paths: dict[str, list[str]] = field(default_factory=dict)  # name -> direct|syscall()|thunk
+    evidence: dict[str, list[str]] = field(default_factory=dict)  # name -> "0x4011a6 syscall()"
+    unresolved_paths: dict[str, int] = field(default_factory=dict)  # path -> unresolved points
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +178,7 @@ class ElfBinary:
     rust: bool
     cpu: CpuNeeds | None = None
     direct_syscalls: DirectSyscalls | None = None
+    dlsym: list[str] = field(default_factory=list)  # functions it may look up by name
 
 
 class Requirement(Frozen):
@@ -187,7 +192,17 @@ class Requirement(Frozen):
 class SyscallSource(Frozen):
     """One way the image reaches a system call, and what its code does when the call fails."""
 
-    via: str = Field(description='"direct" (the binary issues it) or the libc function used')
+    via: str = Field(
+        description='the libc function used, or for calls a binary issues itself its path:'
+        ' "direct", "syscall()" or "thunk"'
+    )
+    path: str = Field(
+        "libc",
+        description='how the call is reached: "direct" (a syscall/svc instruction),'
+        ' "syscall()" (libc\'s generic syscall() with a constant number), "thunk" (a wrapper'
+        ' inside the binary), "libc" (an imported libc function), "dlsym" (a libc function'
+        " the binary may look up by name: possible, not certain)",
+    )
     on_failure: str = Field(
         description="fallback-on-enosys | fallback-on-any | ignored | error-returned | fatal"
         " | unknown"
@@ -197,6 +212,10 @@ class SyscallSource(Frozen):
     certain: bool = Field(True, description="False when the libc version is unknown")
     binaries: int
     examples: list[str]
+    sites: list[str] = Field(
+        default_factory=list,
+        description='issuing points, "BINARY 0xADDR PATH [through WRAPPER]" (the first few)',
+    )
     source: str | None = Field(None, description="where the libc behaviour is documented")
     condition: str | None = Field(
         None, description="the call is issued only under these arguments or states"
@@ -235,7 +254,13 @@ class BinarySummary(Frozen):
         default_factory=list, description="every syscall the image may issue, with provenance"
     )
     unresolved_syscall_sites: int = Field(
-        0, description="direct syscall sites whose number could not be determined"
+        0, description="issuing points (any path) whose syscall number could not be determined"
+    )
+    unresolved_syscall_paths: dict[str, int] = Field(
+        default_factory=dict, description="unresolved issuing points by path (syscall(), ...)"
+    )
+    unresolved_syscall_binaries: list[str] = Field(
+        default_factory=list, description='"PATH (N)": the binaries with most unresolved points'
     )
     go_binaries: list[str] = Field(default_factory=list)
     rust_binaries: list[str] = Field(default_factory=list)

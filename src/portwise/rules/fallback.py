@@ -24,6 +24,7 @@ class Use:
 
     syscall: str
     via: str
+    path: str  # direct | syscall() | thunk | libc | dlsym (model.image.SyscallSource.path)
     on_failure: str
     fallback: str | None
     fallback_errnos: tuple[str, ...]
@@ -32,6 +33,7 @@ class Use:
     binaries: int
     example: str
     source: str | None
+    site: str | None = None  # "BINARY 0xADDR PATH": the first issuing point, for direct paths
 
 
 @last_call
@@ -41,6 +43,7 @@ def uses(image: ImageProfile) -> tuple[Use, ...]:
         Use(
             need.name,
             s.via,
+            s.path,
             s.on_failure,
             s.fallback,
             tuple(s.fallback_errnos),
@@ -49,6 +52,7 @@ def uses(image: ImageProfile) -> tuple[Use, ...]:
             s.binaries,
             s.examples[0] if s.examples else "",
             s.source,
+            s.sites[0] if s.sites else None,
         )
         for need in image.binary_summary.syscalls
         for s in need.sources
@@ -75,10 +79,26 @@ def outcome(use: Use, code: int) -> Outcome:
     return "unknown"
 
 
+_PATHS = {
+    "direct": "issued directly (a syscall instruction)",
+    "syscall()": "issued through libc's syscall() with a constant number",
+    "thunk": "issued through a wrapper function inside the binary",
+}
+
+
+def _path_text(use: Use) -> str:
+    if use.path in _PATHS:
+        return _PATHS[use.path]
+    if use.path == "dlsym":
+        return f"via {use.via}(), which the binary may look up by name with dlsym"
+    return f"via {use.via}()"
+
+
 def describe(use: Use) -> str:
     """`clone3 via pthread_create in 10 binaries (e.g. /usr/bin/sort): ...`."""
-    via = "issued directly" if use.via == "direct" else f"via {use.via}()"
-    text = f"{use.syscall} {via} in {use.binaries} binaries (e.g. {use.example})"
+    text = f"{use.syscall} {_path_text(use)} in {use.binaries} binaries (e.g. {use.example})"
+    if use.site:
+        text += f", at {use.site.partition(' ')[2]}"
     if use.on_failure == "fallback-on-enosys":
         text += f"; falls back to {use.fallback} only on {', '.join(use.fallback_errnos)}"
     elif use.on_failure == "fallback-on-any":

@@ -125,9 +125,9 @@ def judge(need: SeccompNeeds, offer: SeccompOffers) -> tuple[Finding, ...]:
         stub_fixes = offer.runc_stub is None and _stub_answers_enosys(syscall, arch, offer)
         if broken:
             findings.append(_broken(syscall, broken, code, decision, need, offer, stub_fixes))
-        elif unknown:
+        elif unknown and not _policy_denial(profile, syscall, arch):
             findings.append(_direct(syscall, unknown, code, decision, offer))
-        elif any(o == "returned" for o in outcomes.values()):
+        elif unknown or any(o == "returned" for o in outcomes.values()):
             returned.append(f"{syscall} ({errno_name(code)})")
     if returned:
         findings.append(_returned(returned, offer))
@@ -141,6 +141,22 @@ def _host_side(syscall: str, decision: seccomp.SeccompDecision, offer: SeccompOf
         "runc ENOSYS stub: "
         + {True: "yes", False: "no", None: "unknown (no runc version)"}[offer.runc_stub],
     ]
+
+
+@lru_cache(maxsize=4096)
+def _policy_denial(profile: str, syscall: str, arch: str) -> bool:
+    """Does the newest release of the same engine deny the call too (a privileged operation
+    such as keyctl or pivot_root, refused by design), rather than only this older profile?
+
+    Then the image's code meets the same answer on every host running that engine, and how
+    it copes is not a question of this host: the denial is noted, not a risk.
+    """
+    engine = profile.rpartition("-")[0]
+    same = [p for p in seccomp.profiles() if p.rpartition("-")[0] == engine]
+    if not same or same[-1] == profile:
+        return True
+    newest = _decide(same[-1], syscall, arch, None, True, None)
+    return newest.action not in ("allow", "log")
 
 
 def _stub_answers_enosys(syscall: str, arch: str, offer: SeccompOffers) -> bool:
@@ -233,10 +249,11 @@ def _direct(
         subject=syscall,
         mechanism=ID,
         severity="risk",
-        title=f"{syscall}, issued directly by the image's code, is answered {name}",
+        title=f"{syscall}, issued by the image's own code, is answered {name}",
         explanation=(
-            f"Statically linked, musl or Go code issues {syscall} itself; the profile answers "
-            f"{name}, and portwise does not know whether that code falls back."
+            f"Code in the image issues {syscall} itself (an instruction, libc's syscall() or a"
+            f" wrapper: see the evidence); the profile answers {name}, and portwise does not"
+            " know whether that code falls back."
         ),
         evidence=Evidence(
             image=[describe(u) for u in unknown], host=_host_side(syscall, decision, offer)
@@ -274,9 +291,10 @@ def _returned(calls: list[str], offer: SeccompOffers) -> Finding:
         severity="info",
         title=f"{len(calls)} calls are denied and reported to the program as errors",
         explanation=(
-            "The profile denies these, as it does for every container on this engine; the "
-            "functions that issue them return the error to the program, which sees an ordinary "
-            "failure (permission denied, not implemented) rather than a broken fallback."
+            "The profile denies these, as the newest release of this engine does too (privileged"
+            " operations), or they reach the program through a libc function that returns the"
+            " error: the program sees an ordinary failure (permission denied, not implemented)"
+            " rather than a broken fallback."
         ),
         evidence=Evidence(
             image=calls, host=[f"{offer.profile.value} default profile ({offer.profile.source})"]
