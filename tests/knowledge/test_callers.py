@@ -179,6 +179,14 @@ def test_versions_written_the_way_images_carry_them() -> None:
     assert only(reactions("cpython", "3.11", "getrandom")).outcome("EPERM") == "fallback"
 
 
+def test_thread_creation_reactions_differ_by_api_not_by_version() -> None:
+    jvm = {r.entry: r for r in reactions("openjdk", None, "clone3")}
+    assert jvm["openjdk.vm.startup-threads"].outcome("EPERM") == "fatal"
+    assert jvm["openjdk.thread.start"].outcome("EPERM") == "error-returned"
+    assert all(r.certain for r in jvm.values())  # each API reacts the same in every release
+    assert only(reactions("libuv", "1.44.2", "clone")).on_failure == "fatal"
+
+
 def test_unknown_component_syscall_or_unreadable_version() -> None:
     assert reactions("perl", "5.36", "statx") == ()
     assert reactions("go", "go1.23.0", "no_such_call") == ()

@@ -260,14 +260,17 @@ def reactions(component: str, version: str | None, syscall: str) -> tuple[Caller
     """How `component` at `version` reacts when `syscall` fails, one reaction per API that
     issues it. Empty when the model knows nothing for this version (the caller is unknown:
     treat as RISK). A version of None (or without digits) returns the reactions of every
-    version, each with certain=False when the versions disagree."""
+    version, each with certain=False when that API's versions disagree."""
     entries = _compiled().index.get((component, syscall), ())
     wanted = parse_version(version)
     if wanted is not None:
         chosen = [e for e in entries if _applies(e, wanted)]
         return tuple(_reaction(e, syscall, certain=True) for e in chosen)
-    certain = len({_signature(e) for e in entries}) <= 1
-    return tuple(_reaction(e, syscall, certain=certain) for e in entries)
+    # an API whose versions react differently cannot say which reaction this image gets
+    by_api: dict[str, set[tuple[object, ...]]] = {}
+    for e in entries:
+        by_api.setdefault(e.api, set()).add(_signature(e))
+    return tuple(_reaction(e, syscall, certain=len(by_api[e.api]) == 1) for e in entries)
 
 
 def _reaction(entry: Entry, syscall: str, *, certain: bool) -> CallerReaction:
