@@ -261,7 +261,7 @@ def test_jdk_in_opt_relocated_python_and_node_tarball(tmp_path: Path) -> None:
         c.runtime.component: c.reactions
         for c in reactions_for(profile, "/usr/local/bin/node", "copy_file_range")
     }
-    assert calls["nodejs"] == ()  # the caller model speaks of libuv, not of node itself
+    assert "nodejs" not in calls  # the caller model speaks of libuv, not of node itself
     assert calls["libuv"][0].outcome("EPERM") == "error-returned"
 
 

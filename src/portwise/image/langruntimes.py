@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portwise.image.runtimes import jvms
-from portwise.knowledge.callers import CallerReaction, reactions
+from portwise.knowledge.callers import CallerReaction, components, reactions
 from portwise.model.image import ElfBinary, FileEntry, ImageProfile, Package, RuntimeComponent
 
 # base names worth a look, matched by one expression over the joined paths (a Python loop over
@@ -331,11 +331,15 @@ def runtimes_for(image: ImageProfile, path: str) -> tuple[RuntimeComponent, ...]
 
 
 def reactions_for(image: ImageProfile, path: str, syscall: str) -> tuple[CallerOfCall, ...]:
-    """For the binary at `path`, each runtime in its process and what that runtime does when
-    `syscall` fails (knowledge/callers), by the runtime's version."""
+    """For the binary at `path`, each runtime in its process that the caller model describes,
+    and what it does when `syscall` fails (knowledge/callers), by the runtime's version.
+    Runtimes the model has no component for (Node.js itself: its calls are libuv's, listed
+    beside it) are left out."""
+    known = set(components())
     return tuple(
         CallerOfCall(runtime, reactions(runtime.component, runtime.version, syscall))
         for runtime in runtimes_for(image, path)
+        if runtime.component in known
     )
 
 
