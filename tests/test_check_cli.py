@@ -109,3 +109,20 @@ def test_explain_prints_mechanisms_and_incidents() -> None:
     assert "https://github.com/moby/moby/issues/42680" in incident.stdout
     unknown = run("explain", "nothing-like-this")
     assert unknown.returncode == 2 and "nothing is called" in unknown.stderr
+
+
+def test_explain_shows_every_path_to_a_syscall_in_an_image(trixie: tuple[str, Path]) -> None:
+    """statx reaches the kernel in trixie through glibc's statx() (ls) and through libc's
+    syscall() in sqv, a Rust program: both, with binaries, issuing points and sources."""
+    _, saved = trixie
+    done = run("explain", "statx", "--image", str(saved))
+    assert done.returncode == 0, done.stderr
+    assert "- libc: statx via statx()" in done.stdout
+    assert "/usr/bin/ls" in done.stdout
+    assert "- syscall(): statx issued through libc's syscall()" in done.stdout
+    assert "site: /usr/bin/sqv 0x" in done.stdout
+    assert "source: https://sourceware.org/" in done.stdout
+    wrong = run("explain", "statz", "--image", str(saved))
+    assert wrong.returncode == 2
+    assert "'statz' is not a system call name" in wrong.stderr
+    assert wrong.stdout == ""

@@ -23,10 +23,11 @@ from portwise.image.analyzers import with_options
 from portwise.image.cache import LayerCache, default_cache_dir
 from portwise.image.layers import Limits
 from portwise.image.scan import ScanOptions, scan
+from portwise.knowledge.syscalls import is_syscall
 from portwise.model.host import HostProfile
 from portwise.model.schema import SCHEMAS, schema_json
 from portwise.model.verdict import CheckReport
-from portwise.report.explain import render_explain
+from portwise.report.explain import render_explain, render_syscall_uses
 from portwise.report.junit import to_junit
 from portwise.report.run import render_run
 from portwise.report.sarif import to_sarif
@@ -368,10 +369,24 @@ def suite_run(
 
 @app.command("explain")
 def explain_command(
-    topic: Annotated[str, typer.Argument(help="A mechanism, finding id or incident id.")],
+    topic: Annotated[
+        str, typer.Argument(help="A mechanism, finding id or incident id; with --image, a syscall.")
+    ],
+    image: Annotated[
+        str | None,
+        typer.Option(help="Show every way this image (reference or saved JSON) reaches TOPIC."),
+    ] = None,
+    cache_dir: CacheDir = None,
 ) -> None:
-    """Print what a mechanism checks and why, or a documented incident with its sources."""
-    render_explain(out, topic)
+    """Print what a mechanism checks and why, or a documented incident with its sources; with
+    --image, which binaries issue a system call, at which sites, by which path."""
+    if image is None:
+        render_explain(out, topic)
+        return
+    if not is_syscall(topic):
+        raise UsageError(f"{topic!r} is not a system call name", hint="e.g. clone3, statx")
+    (profile, *_) = load_images([image], ScanOptions(cache_dir=cache_dir))
+    render_syscall_uses(out, profile, topic)
 
 
 @app.command("schema")

@@ -1,4 +1,5 @@
-"""`portwise explain ID`: a mechanism's documentation, or a documented incident, as text."""
+"""`portwise explain ID`: a mechanism's documentation, or a documented incident, as text; with
+an image, every way that image reaches one system call."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from rich.markup import escape
 
 from portwise.errors import UsageError
 from portwise.knowledge import incidents
+from portwise.model.image import ImageProfile
 from portwise.rules import MECHANISMS
+from portwise.rules.fallback import describe, uses
 
 
 def render_explain(console: Console, topic: str) -> None:
@@ -50,3 +53,28 @@ def render_explain(console: Console, topic: str) -> None:
         + "; incidents: "
         + ", ".join(known),
     )
+
+
+def render_syscall_uses(console: Console, image: ImageProfile, syscall: str) -> None:
+    """Each use of `syscall`: path, binaries, issuing points and the caller's reaction."""
+    found = [u for u in uses(image) if u.syscall == syscall]
+    name = escape(image.reference)
+    if not found:
+        summary = image.binary_summary
+        console.print(
+            f"{name} reaches {escape(syscall)} by no path portwise saw"
+            f" ({summary.unresolved_syscall_sites} issuing points whose number is unknown:"
+            f" {escape(', '.join(summary.unresolved_syscall_binaries) or 'none')})",
+            highlight=False,
+        )
+        return
+    console.print(f"[bold]{escape(syscall)}[/] in {name}: {len(found)} paths", highlight=False)
+    need = next(n for n in image.binary_summary.syscalls if n.name == syscall)
+    for use, source in zip(found, need.sources, strict=True):
+        console.print(f"- [bold]{escape(use.path)}[/]: {escape(describe(use))}", highlight=False)
+        for site in source.sites:
+            console.print(f"    site: {escape(site)}", highlight=False)
+        for binary in source.examples[1:]:
+            console.print(f"    also in: {escape(binary)}", highlight=False)
+        if source.source:
+            console.print(f"    source: {escape(source.source)}", highlight=False)

@@ -93,6 +93,11 @@ def number(arch: str, name: str) -> int | None:
     return _arch(arch).by_name.get(name)
 
 
+def is_syscall(name: str) -> bool:
+    """Whether any architecture the tables cover has a call of this name."""
+    return any(name in _arch(arch).by_name for arch in ARCHES)
+
+
 def name_of(arch: str, nr: int) -> str | None:
     """The name of a number on an architecture, without copying the table."""
     return _arch(arch).by_number.get(nr)
