@@ -309,3 +309,29 @@ def test_real_node_binary_names_itself_and_its_bundled_libuv() -> None:
     assert found.get("nodejs") == versions[0].removeprefix("v")
     if "libuv" in found:  # absent when node links the system's libuv.so.1 instead
         assert found["libuv"] == versions[1]
+
+
+def test_runtimes_survive_the_layer_cache(tmp_path: Path) -> None:
+    layout = OciLayout(tmp_path / "img")
+    layout.add_image(
+        [
+            layer_tar(
+                [
+                    file("opt/jdk/release", 'JAVA_VERSION="17.0.9"\n'),
+                    file(
+                        "usr/lib/libcrypto.so.3",
+                        TRUE.read_bytes() + b"\x00OpenSSL 3.0.11 19 Sep 2023\x00",
+                    ),
+                ]
+            )
+        ]
+    )
+    options = ScanOptions(cache_dir=tmp_path / "c")
+    (first,) = scan(f"oci:{layout.root}", options)
+    (second,) = scan(f"oci:{layout.root}", options)
+    assert second.layers[0].from_cache and not first.layers[0].from_cache
+    assert first.runtimes == second.runtimes
+    assert {(r.component, r.version) for r in second.runtimes} == {
+        ("openjdk", "17.0.9"),
+        ("openssl", "3.0.11"),
+    }
