@@ -32,6 +32,7 @@ from typing import Any
 
 from portwise.image.runtimes import jvms
 from portwise.knowledge.callers import CallerReaction, components, reactions
+from portwise.lastcall import last_call
 from portwise.model.image import ElfBinary, FileEntry, ImageProfile, Package, RuntimeComponent
 
 # base names worth a look, matched by one expression over the joined paths (a Python loop over
@@ -309,12 +310,12 @@ def runtimes_for(image: ImageProfile, path: str) -> tuple[RuntimeComponent, ...]
     (a Go or Rust program, node, libpython, python3.X), the libraries it links by DT_NEEDED
     (libglib, libuv, libssl/libcrypto, libpython), the JDK whose home holds it, and the CPython
     whose lib/python3.X holds an extension module. Several copies of one library all count."""
-    runtimes = image.runtimes or list(detect(image))
-    binary = next((b for b in image.binaries if b.path == path), None)
+    index = _index(image)
+    binary = index.binaries.get(path)
     needed = tuple(binary.needed) if binary is not None else ()
     python_dir = _PY_LIB_DIR.search(path)
     out: list[RuntimeComponent] = []
-    for runtime in runtimes:
+    for runtime in index.runtimes:
         base = posixpath.basename(runtime.location)
         if (
             runtime.location == path
@@ -323,11 +324,31 @@ def runtimes_for(image: ImageProfile, path: str) -> tuple[RuntimeComponent, ...]
             or (
                 python_dir is not None
                 and runtime.component == "cpython"
-                and (runtime.version or "").startswith(python_dir[1])
+                and _minor(runtime.version) == python_dir[1]
             )
         ):
             out.append(runtime)
     return tuple(dict.fromkeys(out))
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    runtimes: tuple[RuntimeComponent, ...]
+    binaries: dict[str, ElfBinary]
+
+
+@last_call
+def _index(image: ImageProfile) -> _Index:
+    """Built once per image: a rule asks about many binaries of the same image in turn."""
+    runtimes = tuple(image.runtimes) or detect(image)
+    return _Index(runtimes, {b.path: b for b in image.binaries})
+
+
+def _minor(version: str | None) -> str | None:
+    """'3.11.2' -> '3.11'."""
+    if version is None:
+        return None
+    return ".".join(version.split(".")[:2])
 
 
 def reactions_for(image: ImageProfile, path: str, syscall: str) -> tuple[CallerOfCall, ...]:
