@@ -74,9 +74,14 @@ def elf_section(content: bytes, wanted: bytes) -> bytes | None:
 
         _, str_off, str_size = section(names)
         strtab = content[str_off : str_off + str_size]
+        # most packaged binaries have no such section (Debian strips .comment): look first;
+        # a name may also be the tail of a longer one (".rela.text" holds ".text")
+        starts = {m.start() for m in re.finditer(re.escape(wanted + b"\x00"), strtab)}
+        if not starts:
+            return None
         for i in range(count):
             name, offset, size = section(i)
-            if strtab[name : name + len(wanted) + 1] == wanted + b"\x00":
+            if name in starts:
                 if offset + size > len(content):
                     return None
                 return content[offset : offset + size]
