@@ -156,7 +156,9 @@ def main() -> None:
     lines, figures = tally.summary(records)
     print("\n".join(lines))
     wrong = tally.disagreements(records)
-    print(f"\ndisagreements ({len(wrong)}; RISK counts as one):")
+    print(f"\ndisagreements ({len(wrong)}; a RISK prediction counts as one), grouped:")
+    print("\n".join(tally.grouped(wrong)))
+    print("\nevery disagreement:")
     print("\n".join(tally.table(wrong)))
     print(f"\n{time.perf_counter() - start:.0f} s")
     if args.json:

@@ -112,3 +112,27 @@ def table(records: Sequence[Record]) -> list[str]:
             f"{', '.join(r.subjects) or '-'} | {', '.join(r.failed_calls[:4]) or '-'} | {err}"
         )
     return lines
+
+
+def grouped(records: Sequence[Record]) -> list[str]:
+    """The disagreements by probe, prediction, outcome and finding subjects, most frequent first."""
+    groups: dict[tuple[str, str, str, str], list[Record]] = {}
+    for r in records:
+        key = (r.probe, r.predicted, r.observed, ", ".join(r.subjects) or "-")
+        groups.setdefault(key, []).append(r)
+    lines = []
+    for (probe, pred, obs, subjects), rs in sorted(
+        groups.items(), key=lambda i: (i[0][1] != "fail", i[0][1] == "risk", -len(i[1]), i[0])
+    ):
+        calls = sorted({c for r in rs for c in r.failed_calls if c.split()[-1] in DENIED})
+        where = ", ".join(f"{r.image}@{r.variant}" for r in rs[:3]) + (
+            f" +{len(rs) - 3}" if len(rs) > 3 else ""
+        )
+        lines.append(
+            f"{len(rs):>4} {probe:<17} {pred:<4} -> {obs:<4} subjects: {subjects}; "
+            f"denied: {', '.join(calls) or '-'}; {where}"
+        )
+    return lines
+
+
+DENIED = ("EPERM", "ENOSYS")
