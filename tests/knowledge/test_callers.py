@@ -18,6 +18,7 @@ from portwise.knowledge.callers import (
     components,
     load_model,
     model_version,
+    parse_version,
     reactions,
     syscalls_of,
 )
@@ -173,10 +174,19 @@ def test_versions_written_the_way_images_carry_them() -> None:
     # JDK release files, glib file names, OpenSSL banners, Debian package versions
     assert only(reactions("openjdk", "22.0.1+8", "statx")).on_failure == "error-returned"
     assert reactions("openjdk", "21.0.2+13", "statx") == ()
-    assert only(reactions("openssl", "3.0.19", "getrandom")).outcome("EPERM") == "fallback"
-    assert only(reactions("openssl", "1.1.1w", "getrandom")).certain
     assert reactions("openssl", "1.1.0l", "getrandom") == ()
     assert only(reactions("cpython", "3.11", "getrandom")).outcome("EPERM") == "fallback"
+
+
+def test_openssl_letter_releases_split_at_1_1_1d() -> None:
+    # 1.1.1d added wait_random_seeded: on kernels >= 4.8 no /dev/urandom after getrandom fails
+    assert only(reactions("openssl", "1.1.1c", "getrandom")).outcome("EPERM") == "fallback"
+    for version in ("1.1.1d", "1.1.1w", "3.0.19", "3.2.2-fips"):
+        reaction = only(reactions("openssl", version, "getrandom"))
+        assert reaction.outcome("EPERM") == reaction.outcome("ENOSYS") == "error-returned"
+    assert parse_version("1.1.1w", "openssl") == (1, 1, 1, 23)
+    assert parse_version("0.9.8za", "openssl") > parse_version("0.9.8z", "openssl")  # type: ignore[operator]
+    assert parse_version("1.1.1w") == (1, 1, 1)  # other components keep digits only
 
 
 def test_thread_creation_reactions_differ_by_api_not_by_version() -> None:

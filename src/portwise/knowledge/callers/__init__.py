@@ -230,11 +230,22 @@ def syscalls_of(component: str) -> tuple[str, ...]:
     return tuple(sorted({name for (c, name) in _compiled().index if c == component}))
 
 
-def parse_version(version: str | None) -> tuple[int, ...] | None:
+_OPENSSL_LETTERS = re.compile(r"(\d+)\.(\d+)\.(\d+)([a-z]{1,2})(?![a-z])")
+
+
+def parse_version(version: str | None, component: str | None = None) -> tuple[int, ...] | None:
     """The numeric parts of a version as found ('go1.22.5' -> (1, 22, 5), '21.0.2+13' ->
-    (21, 0, 2, 13)); None when there are none, which widens the answer to every version."""
+    (21, 0, 2, 13)); None when there are none, which widens the answer to every version.
+    OpenSSL's letter releases count as a fourth number: '1.1.1d' -> (1, 1, 1, 4), and after
+    'z' come 'za' ... as OpenSSL 0.9.8 had them ('za' -> 677, above 'z' -> 26)."""
     if version is None:
         return None
+    if component == "openssl":
+        lettered = _OPENSSL_LETTERS.search(version)
+        if lettered is not None:
+            letters = lettered[4]
+            number = sum(26**i * (ord(c) - 96) for i, c in enumerate(reversed(letters)))
+            return (int(lettered[1]), int(lettered[2]), int(lettered[3]), number)
     key = version_key(version)
     return key or None
 
@@ -262,7 +273,7 @@ def reactions(component: str, version: str | None, syscall: str) -> tuple[Caller
     treat as RISK). A version of None (or without digits) returns the reactions of every
     version, each with certain=False when that API's versions disagree."""
     entries = _compiled().index.get((component, syscall), ())
-    wanted = parse_version(version)
+    wanted = parse_version(version, component)
     if wanted is not None:
         chosen = [e for e in entries if _applies(e, wanted)]
         return tuple(_reaction(e, syscall, certain=True) for e in chosen)
