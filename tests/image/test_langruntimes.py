@@ -233,6 +233,9 @@ def test_jdk_in_opt_relocated_python_and_node_tarball(tmp_path: Path) -> None:
                     file("opt/python/lib/python3.12/lib-dynload/_json.cpython-312.so", elf),
                     file("usr/local/bin/node", node, mode=0o755),
                     file(f"{MULTIARCH}/libglib-2.0.so.0.7200.4", elf),
+                    # files named like an interpreter that are not one (Debian ships these)
+                    file("usr/share/lintian/overrides/python3.11", "python3.11: some-tag\n"),
+                    file("usr/share/binfmts/python3.11", "package python3.11\n"),
                 ]
             ),
             # a later layer deletes GLib: it must not be reported

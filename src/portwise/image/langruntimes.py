@@ -116,7 +116,8 @@ def detect(image: ImageProfile) -> tuple[RuntimeComponent, ...]:
     for binary in image.binaries:
         for runtime in _from_binary(binary):
             add(runtime)
-    for runtime in _from_file_names(image.files):
+    elf_paths = frozenset(b.path for b in image.binaries)
+    for runtime in _from_file_names(image.files, elf_paths):
         add(runtime)
     if not any(r.component == "openjdk" for r in found.values()):
         for runtime in _from_jvms(image):
@@ -160,13 +161,26 @@ def _go(version: str | None) -> str | None:
     return version
 
 
-def _from_file_names(files: Sequence[FileEntry]) -> list[RuntimeComponent]:
+def _from_file_names(
+    files: Sequence[FileEntry], elf_paths: frozenset[str]
+) -> list[RuntimeComponent]:
+    """Libraries and interpreters named by their file names. Only ELF files count (a lintian
+    override or a binfmt entry may be called python3.11 too); without ELF facts (a profile
+    made with no ELF analysis), an executable file in a bin directory stands in."""
     wanted = [f for f in files if f.kind in ("file", "hardlink")]
+    modes = {f.path: f.mode for f in wanted}
     text = "\n".join([f.path for f in wanted])
     out = []
     for m in _NAMES.finditer(text):
         path = text[text.rfind("\n", 0, m.start()) + 1 : m.end()]
         base = posixpath.basename(path)
+        if elf_paths and path not in elf_paths:
+            continue
+        if m["pybin"] is not None and not (
+            posixpath.basename(posixpath.dirname(path)) in ("bin", "sbin")
+            and (path in elf_paths or modes[path] & 0o111)
+        ):
+            continue
         if m["glib"] is not None:
             version = glib_version(m["glib"], m["glib_rev"])
             out.append(
