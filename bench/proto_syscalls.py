@@ -52,13 +52,27 @@ def _canon(reg: str, arm: bool) -> str:
         return "x" + reg[1:] if reg[:1] in "wx" and reg[1:].isdigit() else reg
     if re.fullmatch(r"r\d+[dwb]?", reg):
         return reg.rstrip("dwb")
-    base = {"eax": "rax", "ax": "rax", "al": "rax", "edi": "rdi", "di": "rdi", "esi": "rsi",
-            "si": "rsi", "edx": "rdx", "dx": "rdx", "ecx": "rcx", "cx": "rcx", "ebx": "rbx",
-            "bx": "rbx"}  # fmt: skip
+    base = {
+        "eax": "rax",
+        "ax": "rax",
+        "al": "rax",
+        "edi": "rdi",
+        "di": "rdi",
+        "esi": "rsi",
+        "si": "rsi",
+        "edx": "rdx",
+        "dx": "rdx",
+        "ecx": "rcx",
+        "cx": "rcx",
+        "ebx": "rbx",
+        "bx": "rbx",
+    }
     return base.get(reg, reg)
 
 
-def _walk(insns: list[tuple[int, int, str, str]], at: int, reg: str, arm: bool) -> tuple[str, object]:
+def _walk(
+    insns: list[tuple[int, int, str, str]], at: int, reg: str, arm: bool
+) -> tuple[str, object]:
     """From the instruction before index `at` back: ("const", n), ("entry", reg, start index)
     when the register is unchanged since the block started, or ("unknown", None)."""
     end, readonly = (ARM_END, ARM_READONLY) if arm else (X86_END, X86_READONLY)
