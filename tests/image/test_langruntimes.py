@@ -255,6 +255,11 @@ def test_jdk_in_opt_relocated_python_and_node_tarball(tmp_path: Path) -> None:
     assert (python.version, python.location) == ("3.12", "/opt/python/bin/python3.12")
     module = "/opt/python/lib/python3.12/lib-dynload/_json.cpython-312.so"
     assert runtimes_for(profile, module) == (python,)
+    # a wheel's modules in another directory: by their ABI tag, or any CPython for abi3
+    wheel = "/srv/venv/lib/python3/site-packages/fast/_speed.cpython-312-x86_64-linux-gnu.so"
+    assert runtimes_for(profile, wheel) == (python,)
+    assert runtimes_for(profile, "/srv/site-packages/x/_x.abi3.so") == (python,)
+    assert runtimes_for(profile, "/srv/site-packages/x/_x.cpython-311-x86_64-linux-gnu.so") == ()
 
     by_component = {r.component: r for r in runtimes_for(profile, "/usr/local/bin/node")}
     assert by_component["nodejs"].version == "20.11.1"

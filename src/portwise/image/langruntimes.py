@@ -48,6 +48,9 @@ _NAMES = re.compile(
     re.MULTILINE,
 )
 _PY_LIB_DIR = re.compile(r"/lib(?:64)?/python(3\.\d+)/")
+# extension modules name the interpreter they were built for: _json.cpython-311-x86_64-linux-gnu.so
+_PY_EXT_TAG = re.compile(r"\.cpython-3(\d+)[a-z]*-[^/]*\.so$")
+_PY_ABI3 = re.compile(r"\.abi3\.so$")
 
 # package names whose version stands for a runtime the files did not date
 _PACKAGES: dict[str, re.Pattern[str]] = {
@@ -323,11 +326,12 @@ def runtimes_for(image: ImageProfile, path: str) -> tuple[RuntimeComponent, ...]
     """The runtimes whose code runs in the process of the binary at `path`: the binary itself
     (a Go or Rust program, node, libpython, python3.X), the libraries it links by DT_NEEDED
     (libglib, libuv, libssl/libcrypto, libpython), the JDK whose home holds it, and the CPython
-    whose lib/python3.X holds an extension module. Several copies of one library all count."""
+    an extension module is built for (its lib/python3.X directory or its cpython-3XX tag; every
+    CPython for an abi3 module). Several copies of one library all count."""
     index = _index(image)
     binary = index.binaries.get(path)
     needed = tuple(binary.needed) if binary is not None else ()
-    python_dir = _PY_LIB_DIR.search(path)
+    python = _python_of(path)
     out: list[RuntimeComponent] = []
     for runtime in index.runtimes:
         base = posixpath.basename(runtime.location)
@@ -336,9 +340,9 @@ def runtimes_for(image: ImageProfile, path: str) -> tuple[RuntimeComponent, ...]
             or any(base == name or base.startswith(name + ".") for name in needed)
             or (runtime.component == "openjdk" and path.startswith(runtime.location + "/"))
             or (
-                python_dir is not None
+                python is not None
                 and runtime.component == "cpython"
-                and _minor(runtime.version) == python_dir[1]
+                and python in ("any", _minor(runtime.version))
             )
         ):
             out.append(runtime)
@@ -356,6 +360,18 @@ def _index(image: ImageProfile) -> _Index:
     """Built once per image: a rule asks about many binaries of the same image in turn."""
     runtimes = tuple(image.runtimes) or detect(image)
     return _Index(runtimes, {b.path: b for b in image.binaries})
+
+
+def _python_of(path: str) -> str | None:
+    """The CPython 3.X that loads the module at `path` ('any' for the stable ABI), from its
+    directory (lib/python3.X/) or its extension-module tag; None for other files."""
+    tag = _PY_EXT_TAG.search(path)
+    if tag is not None:
+        return f"3.{tag[1]}"
+    directory = _PY_LIB_DIR.search(path)
+    if directory is not None:
+        return directory[1]
+    return "any" if _PY_ABI3.search(path) else None
 
 
 def _minor(version: str | None) -> str | None:
