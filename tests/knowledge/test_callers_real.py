@@ -329,6 +329,15 @@ CASES: list[tuple[str, str, str, str, Callable[[Tools], tuple[list[str], str | N
         "EPERM",
         python("import subprocess; subprocess.run(['true'], check=True)"),
     ),
+    (
+        "python-thread",
+        "cpython",
+        "clone3",
+        "EPERM",
+        python("import threading; t = threading.Thread(target=print); t.start(); t.join()"),
+    ),
+    # node starts libuv's thread pool (and V8's workers) on the first file read: it aborts
+    ("node-threads", "libuv", "clone3", "EPERM", node("require('fs').readFile('SRC', () => {})")),
     ("node-stat", "libuv", "statx", "EPERM", node("require('fs').statSync('/')")),
     (
         "node-copyfile-eperm",
