@@ -97,7 +97,7 @@ def parse_strace(text: str) -> Trace:
     execs: dict[int, list[tuple[int, str]]] = {}
     parent: dict[int, tuple[int, int]] = {}
     opened: list[tuple[int, int, str]] = []
-    pending: dict[int, Event] = {}
+    pending: dict[int, tuple[Event, str]] = {}  # pid -> (event, arguments before the split)
     last: Event | None = None
     for seq, line in enumerate(text.splitlines()):
         frame = FRAME.match(line)
@@ -111,8 +111,8 @@ def parse_strace(text: str) -> Trace:
             continue
         pid = int(m.group(1))
         if m.group(2):  # a resumed call: its stack, its result
-            event = pending.pop(pid, None)
-            name, rest = m.group(2), m.group(4)
+            event, head = pending.pop(pid, (None, ""))
+            name, rest = m.group(2), head + m.group(4)
             if event is None:
                 event = Event(name, pid, seq)
                 events.append(event)
@@ -121,7 +121,7 @@ def parse_strace(text: str) -> Trace:
             event = Event(name, pid, seq)
             events.append(event)
             if rest.endswith("<unfinished ...>"):
-                pending[pid] = event
+                pending[pid] = (event, rest.removesuffix("<unfinished ...>"))
                 last = event
                 continue
         last = event
