@@ -343,3 +343,43 @@ def test_runtimes_survive_the_layer_cache(tmp_path: Path) -> None:
         ("openjdk", "17.0.9"),
         ("openssl", "3.0.11"),
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("bench-bookworm-python-amd64", {"cpython": "libpython3.11-minimal", "openssl": "libssl3"}),
+        ("debian-trixie-amd64", {"openssl": "libssl3t64"}),
+    ],
+)
+def test_real_debian_images_name_their_runtimes_as_dpkg_does(
+    real_images: Path, tmp_path: Path, name: str, expected: dict[str, str]
+) -> None:
+    """The versions read from the files (banner, file name) agree with dpkg's own list."""
+    dpkg = dict(
+        line.split("\t")[:2]
+        for line in (real_images / "expected" / f"{name}.dpkg.tsv").read_text().splitlines()
+        if line
+    )
+    (profile,) = scan(f"oci:{real_images}/oci/{name}:latest", ScanOptions(cache_dir=tmp_path))
+    found = {r.component: r for r in profile.runtimes}
+    assert set(found) == set(expected)
+    for component, package in expected.items():
+        runtimes = of(profile, component)
+        assert {r.version for r in runtimes} == {upstream_version(dpkg[package])}, component
+    crypto = next(r for r in of(profile, "openssl") if r.location.endswith("/libcrypto.so.3"))
+    assert "banner" in crypto.evidence  # read from the library, not taken from dpkg
+    if "cpython" in expected:
+        (python,) = of(profile, "cpython")
+        assert python.location == "/usr/bin/python3.11"
+        # the interpreter links no libssl; its _ssl module does, and is tagged cpython-311
+        modules = [b.path for b in profile.binaries if "/lib-dynload/_ssl.cpython-311" in b.path]
+        assert modules
+        by_component = {r.component for r in runtimes_for(profile, modules[0])}
+        assert by_component == {"cpython", "openssl"}
+        calls = {
+            c.runtime.component: c.reactions
+            for c in reactions_for(profile, modules[0], "getrandom")
+        }
+        assert calls["cpython"][0].outcome("EPERM") == "fallback"
+        assert calls["openssl"][0].outcome("EPERM") == "error-returned"
