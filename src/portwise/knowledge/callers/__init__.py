@@ -7,7 +7,15 @@ knowledge lives in callers.json beside this file, one entry per behaviour of one
 version range, each with the source it was read from. It is validated when first used, so a bad
 edit fails loudly instead of producing a wrong verdict.
 
-Rules ask one question: `reactions(component, version, syscall)`.
+Rules ask one question: `reactions(component, version, syscall)`, usually through
+portwise.image.langruntimes.reactions_for(image, binary_path, syscall), which finds the
+runtimes in that binary's process and their versions. For one reaction and the host's errno,
+`CallerReaction.outcome(errno)` is 'fallback' or 'ignored' (the program goes on),
+'error-returned' (the program sees the error: RISK unless it is known to cope) or 'fatal'. An
+empty answer means the model does not know this caller: RISK, naming it. A use whose 'via' is
+libc:NAME reaches the kernel through the C library first: the libc model's own fallback (glibc's
+statx on ENOSYS, pthread_create's clone3 -> clone on ENOSYS) applies before the caller sees
+anything.
 """
 
 from __future__ import annotations
