@@ -284,7 +284,7 @@ def glibc_own(obj: str) -> bool:
 def attribution(event: Event) -> tuple[str, str]:
     """(kind, where) of one event from its stack."""
     stack = event.stack
-    if not stack:
+    if not stack or stack[0][0].startswith("unexpected_backtracing_error"):
         return "no-stack", "strace could not unwind"
     inner = stack[0][0]
     if inner == "[vdso]" or "vdso" in inner:
@@ -305,7 +305,15 @@ def attribution(event: Event) -> tuple[str, str]:
     return "libc", f"{os.path.basename(caller)} -> {os.path.basename(entry_obj)}:{entry_sym}"
 
 
-def explain(kind: str, where: str, binaries: dict[str, ElfBinary]) -> str:
+NO_STACK = {  # calls strace cannot unwind, by what always issues them
+    "exit_group": "exit()/_exit() in libc: the process is gone before strace can unwind;"
+    " libc's exit path is not in the libc model (allowed everywhere)",
+    "rt_sigreturn": "the signal trampoline (libc's __restore_rt, set by sigaction) returning"
+    " from a handler: issued by the kernel's signal frame, no caller to scan",
+}
+
+
+def explain(name: str, kind: str, where: str, binaries: dict[str, ElfBinary]) -> str:
     if kind == "libc":
         caller, callee = where.split(" -> ")
         function = callee.split(":", 1)[1]
@@ -350,7 +358,7 @@ def explain(kind: str, where: str, binaries: dict[str, ElfBinary]) -> str:
         )
     if kind == "vdso":
         return "vDSO function falling back to the system call"
-    return "no stack: see the binary's unresolved points"
+    return NO_STACK.get(name, "no stack: see the binary's unresolved points")
 
 
 # ---------------------------------------------------------------- programs
@@ -467,6 +475,54 @@ def programs() -> list[Program]:
             ],
         ),
     ]
+    for label, binary, runs in (
+        (
+            "node",
+            "/usr/bin/node",
+            [
+                [
+                    "node",
+                    "-e",
+                    "const fs=require('fs'),cp=require('child_process'),c=require('crypto');"
+                    "fs.statSync('data.txt');fs.copyFileSync('data.txt','n.txt');"
+                    "cp.spawnSync('true');c.randomBytes(8);"
+                    "fs.promises.readFile('data.txt').then(()=>console.log('ok'))",
+                ]
+            ],
+        ),
+        ("java", "/usr/bin/java", [["java", "-XshowSettings:properties", "-version"]]),
+        (
+            "git",
+            "/usr/bin/git",
+            [["git", "init", "-q", "g"], ["git", "-C", "g", "status", "--short"]],
+        ),
+        (
+            "openssl",
+            "/usr/bin/openssl",
+            [["openssl", "rand", "-hex", "8"], ["openssl", "sha256", "data.txt"]],
+        ),
+        (
+            "perl",
+            "/usr/bin/perl",
+            [
+                [
+                    "perl",
+                    "-e",
+                    "opendir(D,'.');@f=readdir(D);stat('data.txt');if(fork()==0){exit 0}wait;"
+                    "open(F,'>p.txt');print F 1;close F;rename('p.txt','q.txt')",
+                ]
+            ],
+        ),
+        ("ssh", "/usr/bin/ssh", [["ssh", "-V"]]),
+        (
+            "kubectl (Go)",
+            "/usr/lib/google-cloud-sdk/bin/kubectl",
+            [["/usr/lib/google-cloud-sdk/bin/kubectl", "version", "--client"]],
+        ),
+        ("terraform (Go)", "/usr/local/bin/terraform", [["/usr/local/bin/terraform", "version"]]),
+    ):
+        if Path(binary).exists():
+            found.append(Program(label, os.path.realpath(binary), runs))
     if shutil.which("curl"):
         found.append(
             Program(
@@ -501,10 +557,25 @@ def programs() -> list[Program]:
         )
     manifest_path = FIXTURES / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    for name in ("musl-static", "glibc-static", "go-amd64"):
+    for name in (
+        "musl-static",
+        "musl-static-stripped",
+        "glibc-static",
+        "go-amd64",
+        "go-amd64-stripped",
+    ):
         if name in manifest:
             path = manifest[name]["path"]
             found.append(Program(name, path, [[path, "{w}"]]))
+    if "esbuild-amd64-old" in manifest:
+        path = manifest["esbuild-amd64-old"]["path"]
+        found.append(
+            Program(
+                "esbuild 0.14 (Go)",
+                path,
+                [[path, "--version"], [path, "a.js", "--bundle", "--outfile=old.js"]],
+            )
+        )
     if "esbuild-amd64" in manifest:
         path = manifest["esbuild-amd64"]["path"]
         found.append(
@@ -662,7 +733,7 @@ def report(rows: list[Row], libc: list[Libc]) -> Iterator[str]:
             )
             for kind, where, count in wheres:
                 yield f"    {count:>4}x {kind:<13} {where}"
-                yield f"          -> {explain(kind, where, r.binaries)}"
+                yield f"          -> {explain(name, kind, where, r.binaries)}"
     yield ""
     yield "== other misses (allowed by every shipped profile, in every kernel since 3.0): main path"
     for r in rows:
@@ -675,7 +746,7 @@ def report(rows: list[Row], libc: list[Libc]) -> Iterator[str]:
             in_process = " [in <process>]" if name in process else ""
             yield (
                 f"{r.label}: {name}{tag}{in_process} {count}x {kind} {where}{more}"
-                f" -> {explain(kind, where, r.binaries)}"
+                f" -> {explain(name, kind, where, r.binaries)}"
             )
 
 
