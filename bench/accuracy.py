@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +31,7 @@ from accuracy import hosts, images, probes, tally
 from accuracy.calls import calls_made
 from accuracy.enforce import oci_filter
 
+import portwise
 from portwise.image.scan import ScanOptions, scan
 from portwise.model.image import ImageProfile
 from portwise.model.verdict import Verdict
@@ -40,6 +42,18 @@ from portwise.runtime.run import RunOptions, _trace, predict
 from portwise.verdict import check
 
 TIMEOUT = 60.0
+
+
+def _source() -> str:
+    """Which portwise is judged: its source directory and commit (others edit the checkout)."""
+    src = Path(portwise.__file__).resolve().parents[1]
+    head = subprocess.run(
+        ["git", "-C", str(src), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(src), "status", "--porcelain", "--", "."], capture_output=True, text=True
+    ).stdout.strip()
+    return f"portwise from {src} at {head or '?'}" + (" with uncommitted changes" if dirty else "")
 
 
 def _exercised(engine: BundleEngine, probe: Probe) -> set[str]:
@@ -62,6 +76,10 @@ def _subjects(probe: Probe, verdict: Verdict) -> list[str]:
     )
 
 
+def _outcome(exit_code: int | None) -> str:
+    return "timeout" if exit_code is None else "pass" if exit_code == 0 else "fail"
+
+
 def bench_image(
     ref: str,
     image: ImageProfile,
@@ -69,6 +87,7 @@ def bench_image(
     verdicts: list[Verdict],
     battery: list[Probe],
     trace: bool,
+    emulate: bool,
 ) -> list[tally.Record]:
     name = Path(ref.removeprefix("oci:").rsplit(":", 1)[0]).name
     records: list[tally.Record] = []
@@ -89,12 +108,15 @@ def bench_image(
             host = variant.host()
             emulation: Emulation = plan(host, image)
             engine = engines[variant.runtime]
-            engine.emulation = replace(
+            # portwise test's own filter (from the model), for the cross-check
+            modelled = replace(emulation, cpu_model=None)
+            enforced = replace(
                 emulation,
                 seccomp=oci_filter(variant.enforcement()),
                 cpu_model=None,
                 unreproduced=emulation.unreproduced | {"cpu"},
             )
+            engine.emulation = enforced
             for p in battery:
                 probe = measured.get(p.name, p)
                 rec = tally.Record(
@@ -115,13 +137,13 @@ def bench_image(
                     continue
                 raw = engine.run(probe.argv, TIMEOUT)
                 rec.exit_code, rec.stderr = raw.exit_code, raw.stderr
-                rec.observed = (
-                    "timeout"
-                    if raw.exit_code is None
-                    else ("pass" if raw.exit_code == 0 else "fail")
-                )
+                rec.observed = _outcome(raw.exit_code)
                 if rec.observed == "fail" and trace:
                     rec.failed_calls = _trace(engine, probe, RunOptions(timeout=TIMEOUT))
+                if emulate:
+                    engine.emulation = modelled
+                    rec.emulated = _outcome(engine.run(probe.argv, TIMEOUT).exit_code)
+                    engine.emulation = enforced
     finally:
         for engine in engines.values():
             engine.close()
@@ -134,6 +156,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write every record and the figures here")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the bench's images")
     parser.add_argument("--no-trace", action="store_true", help="no strace of failed probes")
+    parser.add_argument(
+        "--no-emulation",
+        action="store_true",
+        help="do not also run each probe under portwise test's own filter (the cross-check)",
+    )
     parser.add_argument("--cache", type=Path, default=images.CACHE)
     args = parser.parse_args()
     start = time.perf_counter()
@@ -145,21 +172,27 @@ def main() -> None:
     battery = [p for p in probes.BATTERY if not args.quick or p.name in probes.QUICK]
     profiles = [scan(ref, ScanOptions(cache_dir=args.cache / "scan"))[0] for ref in refs]
     matrix = check(profiles, [v.host() for v in variants])
+    print(_source())
     print(f"{len(refs)} images x {len(variants)} host variants x {len(battery)} probes")
     records: list[tally.Record] = []
     for i, (ref, image) in enumerate(zip(refs, profiles, strict=True)):
         verdicts = [matrix.verdict(i, h) for h in range(len(variants))]
-        done = bench_image(ref, image, variants, verdicts, battery, not args.no_trace)
+        done = bench_image(
+            ref, image, variants, verdicts, battery, not args.no_trace, not args.no_emulation
+        )
         records += done
         judged = sum(r.observed in ("pass", "fail") for r in done)
         print(f"  {ref}: {judged} judged runs ({time.perf_counter() - start:.0f} s)", flush=True)
     lines, figures = tally.summary(records)
     print("\n".join(lines))
+    print("\n".join(tally.by_variant(records)))
     wrong = tally.disagreements(records)
     print(f"\ndisagreements ({len(wrong)}; a RISK prediction counts as one), grouped:")
     print("\n".join(tally.grouped(wrong)))
     print("\nevery disagreement:")
     print("\n".join(tally.table(wrong)))
+    if not args.no_emulation:
+        print("\n".join(tally.emulation(records)))
     print(f"\n{time.perf_counter() - start:.0f} s")
     if args.json:
         args.json.write_text(

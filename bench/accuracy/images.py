@@ -1,10 +1,12 @@
 """Real images for the accuracy bench: Debian releases with Go, Rust, JDK and CPython programs.
 
 Each recipe is a Debian suite and package list given to mmdebstrap (variant minbase, so the
-package database is real), plus the Go probe of bench/accuracy/gprobe compiled with this
-machine's Debian `go` where asked. The root filesystem is written as an OCI layout with umoci
-into the cache directory, once: a recipe's digest is stored beside its layout, and a changed
-recipe (or --rebuild) builds it again.
+package database is real), plus probes of our own where asked: bench/accuracy/gprobe compiled
+with this machine's Debian go 1.19 (/usr/local/bin/gprobe) and with trixie's go 1.24 (built in a
+throwaway trixie root: /usr/local/bin/gprobe-go124, whose os/exec uses pidfd), and
+bench/accuracy/jprobe compiled with this machine's javac --release 11 (/opt/jprobe). The root
+filesystem is written as an OCI layout with umoci into the cache directory, once: a recipe's
+digest is stored beside its layout, and a changed recipe (or --rebuild) builds it again.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from pathlib import Path
 
 CACHE = Path("/var/cache/portwise-fixtures/accuracy-v1")
 GPROBE_SOURCE = Path(__file__).resolve().parent / "gprobe"
-BASE = "xz-utils,python3,openssl,ripgrep,fzf,fio"
+JPROBE_SOURCE = Path(__file__).resolve().parent / "jprobe"
+BASE = "xz-utils,python3,openssl,ripgrep,fzf,fio,rust-coreutils"
 
 
 @dataclass(frozen=True)
@@ -31,10 +34,11 @@ class Recipe:
     name: str
     suite: str
     packages: str
-    gprobe: bool = False  # add /usr/local/bin/gprobe (Go 1.19 from this machine)
+    gprobe: bool = False  # add /usr/local/bin/gprobe (Go 1.19) and gprobe-go124 (Go 1.24)
+    jprobe: bool = False  # add /opt/jprobe/Probe.class
 
     def digest(self) -> str:
-        text = json.dumps([self.suite, self.packages, self.gprobe, _gprobe_digest()])
+        text = json.dumps([self.suite, self.packages, self.gprobe, self.jprobe, _sources()])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -42,17 +46,17 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("bullseye", "bullseye", BASE),
     Recipe("bookworm", "bookworm", BASE + ",fd-find", gprobe=True),
     Recipe("trixie", "trixie", BASE + ",fd-find", gprobe=True),
-    Recipe("bookworm-jdk17", "bookworm", "openjdk-17-jre-headless"),
-    Recipe("trixie-jdk21", "trixie", "openjdk-21-jre-headless"),
+    Recipe("bookworm-jdk17", "bookworm", "openjdk-17-jre-headless", jprobe=True),
+    Recipe("trixie-jdk21", "trixie", "openjdk-21-jre-headless", jprobe=True),
 )
 # images build_images.sh makes (tests/fixtures): plain minbase Debian releases
 FIXTURES = Path("/var/cache/portwise-fixtures/images-v1")
 FIXTURE_IMAGES = ("debian-bullseye-amd64", "debian-bookworm-amd64", "debian-trixie-amd64")
 
 
-def _gprobe_digest() -> str:
+def _sources() -> str:
     h = hashlib.sha256()
-    for f in sorted(GPROBE_SOURCE.glob("*")):
+    for f in sorted([*GPROBE_SOURCE.glob("*"), *JPROBE_SOURCE.glob("*.java")]):
         h.update(f.name.encode() + f.read_bytes())
     return h.hexdigest()[:16]
 
@@ -77,12 +81,48 @@ def _gprobe(work: Path) -> Path:
     return out
 
 
+def _gprobe_go124(work: Path, log: Path) -> Path:
+    """The same probe built by trixie's golang-go (1.24) in a throwaway root (output: null)."""
+    out = work / "gprobe-go124"
+    build = (
+        'chroot "$1" sh -c "cd /tmp/gprobe && sed -i s/^go.1.19/go\\ 1.24/ go.mod && '
+        'HOME=/tmp GOCACHE=/tmp/gc CGO_ENABLED=0 go build -trimpath -o /tmp/gprobe-go124 ."'
+    )
+    command = [
+        "mmdebstrap",
+        "--variant=apt",
+        "--include=golang-go",
+        f"--customize-hook=copy-in {GPROBE_SOURCE} /tmp",
+        f"--customize-hook={build}",
+        f"--customize-hook=copy-out /tmp/gprobe-go124 {work}",
+        "trixie",
+        "/dev/null",
+        mirror(),
+    ]
+    with log.open("a") as output:
+        subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, check=True)
+    return out
+
+
+def _jprobe(work: Path) -> Path:
+    out = work / "jprobe"
+    out.mkdir(parents=True, exist_ok=True)
+    source = JPROBE_SOURCE / "Probe.java"
+    subprocess.run(["javac", "--release", "11", "-d", str(out), str(source)], check=True)
+    return out / "Probe.class"
+
+
 def _build(recipe: Recipe, cache: Path, work: Path, log: Path) -> None:
     rootfs = work / f"{recipe.name}.tar"
     hooks: list[str] = ['--customize-hook=chroot "$1" apt-get clean']
     if recipe.gprobe:
         binary = _gprobe(work / recipe.name)
-        hooks.append(f"--customize-hook=copy-in {binary} /usr/local/bin")
+        newer = _gprobe_go124(work / recipe.name, log.with_suffix(".go124.log"))
+        hooks.append(f"--customize-hook=copy-in {binary} {newer} /usr/local/bin")
+    if recipe.jprobe:
+        probe = _jprobe(work / recipe.name)
+        hooks.append('--customize-hook=mkdir -p "$1"/opt/jprobe')
+        hooks.append(f"--customize-hook=copy-in {probe} /opt/jprobe")
     hooks.append(
         '--customize-hook=rm -rf "$1"/usr/share/doc "$1"/usr/share/man "$1"/usr/share/locale'
     )

@@ -23,6 +23,7 @@ class Record:
     subjects: list[str] = field(default_factory=list)  # "clone3 fail" of findings on this probe
     failed_calls: list[str] = field(default_factory=list)  # from strace: "clone3 EPERM"
     why: str = ""
+    emulated: str = ""  # the outcome under portwise test's own filter (the model's answers)
 
     def culprit(self) -> bool | None:
         """For an observed failure: is a denied call the trace saw named by a finding?"""
@@ -136,3 +137,42 @@ def grouped(records: Sequence[Record]) -> list[str]:
 
 
 DENIED = ("EPERM", "ENOSYS")
+
+
+def by_variant(records: Sequence[Record]) -> list[str]:
+    """Agreement per host variant: where the model is right, and where it hedges."""
+    lines = [
+        f"\n{'host variant':<22} {'judged':>6} {'exact':>6} {'RISK':>5} {'falsePASS':>9} "
+        f"{'falseFAIL':>9} {'failed':>6}"
+    ]
+    variants = dict.fromkeys(r.variant for r in records)
+    for v in variants:
+        rs = [r for r in records if r.variant == v and r.observed in ("pass", "fail")]
+        exact = sum(r.predicted == r.observed for r in rs)
+        lines.append(
+            f"{v:<22} {len(rs):>6} {exact:>6} {sum(r.predicted == 'risk' for r in rs):>5} "
+            f"{sum(r.predicted == 'pass' and r.observed == 'fail' for r in rs):>9} "
+            f"{sum(r.predicted == 'fail' and r.observed == 'pass' for r in rs):>9} "
+            f"{sum(r.observed == 'fail' for r in rs):>6}"
+        )
+    return lines
+
+
+def emulation(records: Sequence[Record]) -> list[str]:
+    """Cross-check: the same probe under portwise test's filter and under the released profile."""
+    both = [r for r in records if r.observed in ("pass", "fail") and r.emulated]
+    differ = [r for r in both if r.emulated != r.observed]
+    lines = [
+        f"\nportwise test's emulation against the released profile enforced: "
+        f"{len(both) - len(differ)}/{len(both)} runs with the same outcome"
+    ]
+    groups: dict[tuple[str, str, str, str], list[Record]] = {}
+    for r in differ:
+        groups.setdefault((r.variant, r.probe, r.observed, r.emulated), []).append(r)
+    for (variant, probe, observed, emulated), rs in sorted(groups.items()):
+        calls = sorted({c for r in rs for c in r.failed_calls if c.split()[-1] in DENIED})
+        lines.append(
+            f"  {variant:<22} {probe:<17} enforced {observed:<4} emulated {emulated:<4} "
+            f"({', '.join(r.image for r in rs)}) denied: {', '.join(calls) or '-'}"
+        )
+    return lines
