@@ -39,12 +39,16 @@ from pathlib import Path
 
 from portwise.elf.facts import GLIBC_OWN, elf_facts
 from portwise.elf.parse import ElfError, parse_elf
-from portwise.image.binaries import syscall_union
 from portwise.knowledge import seccomp
 from portwise.knowledge import syscalls as table
 from portwise.knowledge.libc import PROCESS, libc_syscalls, load_model
 from portwise.model.image import CpuNeeds, DirectSyscalls, ElfBinary, Libc
 from portwise.versions import version_key
+
+try:  # where an image scan computes it (moved out of image/binaries.py during issue 11)
+    from portwise.image.syscalls import syscall_union
+except ImportError:
+    from portwise.image.binaries import syscall_union
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path("/var/cache/portwise-fixtures/binaries-v1")
@@ -296,9 +300,13 @@ def attribution(event: Event) -> tuple[str, str]:
         i += 1
     entry_obj, entry_sym = stack[i]
     if i + 1 == len(stack):
-        if "ld-linux" in os.path.basename(inner) and all("ld-linux" in o for o, _ in stack):
+        if all("ld-linux" in os.path.basename(o) for o, _ in stack):
             return "process-start", "ld.so (loader, before main)"
-        return "process-start", f"{os.path.basename(entry_obj)}:{entry_sym} (libc start-up/thread)"
+        outer = stack[-1][1]
+        return "libc-only", (
+            f"{os.path.basename(entry_obj)}:{entry_sym} (only libc frames, outermost {outer}:"
+            " libc start-up, a thread's start, or the unwinder stopped)"
+        )
     caller = stack[i + 1][0]
     if "ld-linux" in os.path.basename(entry_obj):
         return "loader", f"{os.path.basename(caller)} -> ld.so:{entry_sym} (dlopen/lazy binding)"
@@ -355,6 +363,12 @@ def explain(name: str, kind: str, where: str, binaries: dict[str, ElfBinary]) ->
         return (
             "before main / libc start-up or thread start: only the libc model's <process>"
             " entry could cover it"
+        )
+    if kind == "libc-only":
+        return (
+            "libc's own code with no caller frame: its start-up, exit or thread-start path, or"
+            " a caller strace could not unwind (JIT or frame-pointer-less code); libc paths"
+            " outside the libc model"
         )
     if kind == "vdso":
         return "vDSO function falling back to the system call"
@@ -714,8 +728,8 @@ def report(rows: list[Row], libc: list[Libc]) -> Iterator[str]:
         f"{mean[5]:>7.2f}"
     )
     yield (
-        "start: missed calls issued only before main or by libc's start-up (no frame of the"
-        " program or its libraries on the stack); recall*/F1*: without them."
+        "start: missed calls issued only by the loader (ld.so frames alone on the stack:"
+        " before main); recall*/F1*: without them."
     )
     undecoded = {r.label: r.undecoded for r in rows if r.undecoded}
     if undecoded:
