@@ -164,15 +164,18 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=images.CACHE)
     args = parser.parse_args()
     start = time.perf_counter()
+    print(_source())
     recipes = [r for r in images.RECIPES if not args.quick or r.name in ("bookworm", "trixie")]
     refs = images.ensure(recipes, args.cache, args.rebuild)
     if not args.quick:
         refs += images.fixture_images()
     variants = [v for v in hosts.VARIANTS if not args.quick or v.name in hosts.QUICK]
     battery = [p for p in probes.BATTERY if not args.quick or p.name in probes.QUICK]
-    profiles = [scan(ref, ScanOptions(cache_dir=args.cache / "scan"))[0] for ref in refs]
+    # a fresh layer cache: the checkout's analyzers change under us, their cache keys may not
+    with tempfile.TemporaryDirectory(prefix="accuracy-scan-") as tmp:
+        profiles = [scan(ref, ScanOptions(cache_dir=Path(tmp)))[0] for ref in refs]
+    print(f"scanned in {time.perf_counter() - start:.0f} s")
     matrix = check(profiles, [v.host() for v in variants])
-    print(_source())
     print(f"{len(refs)} images x {len(variants)} host variants x {len(battery)} probes")
     records: list[tally.Record] = []
     for i, (ref, image) in enumerate(zip(refs, profiles, strict=True)):

@@ -26,7 +26,7 @@ from pathlib import Path
 CACHE = Path("/var/cache/portwise-fixtures/accuracy-v1")
 GPROBE_SOURCE = Path(__file__).resolve().parent / "gprobe"
 JPROBE_SOURCE = Path(__file__).resolve().parent / "jprobe"
-BASE = "xz-utils,python3,openssl,ripgrep,fzf,fio,rust-coreutils"
+BASE = "xz-utils,python3,openssl,ripgrep,fzf,fio"
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ class Recipe:
 
 RECIPES: tuple[Recipe, ...] = (
     Recipe("bullseye", "bullseye", BASE),
-    Recipe("bookworm", "bookworm", BASE + ",fd-find", gprobe=True),
-    Recipe("trixie", "trixie", BASE + ",fd-find", gprobe=True),
+    Recipe("bookworm", "bookworm", BASE + ",rust-coreutils,fd-find", gprobe=True),
+    Recipe("trixie", "trixie", BASE + ",rust-coreutils,fd-find", gprobe=True),
     Recipe("bookworm-jdk17", "bookworm", "openjdk-17-jre-headless", jprobe=True),
     Recipe("trixie-jdk21", "trixie", "openjdk-21-jre-headless", jprobe=True),
 )
