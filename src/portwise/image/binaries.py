@@ -5,19 +5,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from portwise.knowledge.libc import PROCESS, SyscallUse, libc_syscalls
-from portwise.knowledge.syscalls import number as syscall_number
+from portwise.image.syscalls import CallerLookup, syscall_union
 from portwise.model.image import (
     BinarySummary,
     ElfBinary,
     Libc,
     Requirement,
-    SyscallNeed,
-    SyscallSource,
 )
 from portwise.versions import version_key
 
@@ -94,105 +90,9 @@ def requirement(value: str, paths: list[str]) -> Requirement:
     return Requirement(value=value, count=len(paths), binaries=sorted(paths)[:LISTED])
 
 
-# (syscall, via, path, on_failure, fallback, fallback errnos, certain, source, condition)
-SourceKey = tuple[str, str, str, str, str | None, tuple[str, ...], bool, str | None, str | None]
-SITES = 5
-NAMED_WRAPPER_SOURCE = (
-    "portwise: an imported libc function named after a system call is taken to issue it"
-    " (glibc's and musl's thin wrappers); the libc model has no entry for it"
-)
-
-
-@dataclass(slots=True)
-class _Reach:
-    binaries: list[str] = field(default_factory=list)
-    sites: list[str] = field(default_factory=list)
-
-
-def _libc_key(u: SyscallUse, path: str, certain: bool) -> SourceKey:
-    return (
-        u.syscall, u.function, path, u.on_failure, u.fallback, u.fallback_errnos,
-        u.certain and certain, u.source, u.condition,
-    )  # fmt: skip
-
-
-def _named_wrappers(unknown: list[str], machine: str) -> list[SyscallUse]:
-    """Uses for imported functions the libc model lacks but that are named after a call."""
-    uses = []
-    for name in unknown:
-        if syscall_number(machine, name) is not None:
-            uses.append(SyscallUse(name, name, "error-returned", None, (), NAMED_WRAPPER_SOURCE))
-    return uses
-
-
-def syscall_union(binaries: list[ElfBinary], libc: list[Libc]) -> list[SyscallNeed]:
-    """Every syscall the image may issue, with the path that reaches it: issued by a binary
-    itself (an instruction, libc's syscall(), or a wrapper around either), through a libc
-    function it imports or may look up with dlsym (knowledge/libc), with provenance.
-
-    The libc model is asked once per (libc, architecture) for the union of imported names,
-    then each binary picks the uses of its own imports: thousands of binaries share them.
-    """
-    shipped: dict[str, str | None] = {lib.family: lib.version for lib in libc}
-    reached: dict[SourceKey, _Reach] = {}
-    groups: dict[tuple[str, str], list[ElfBinary]] = {}
-    for binary in binaries:
-        direct = binary.direct_syscalls
-        if direct is not None:
-            for name in direct.resolved:
-                for path in direct.paths.get(name) or ["direct"]:
-                    key: SourceKey = (name, path, path, "unknown", None, (), True, None, None)
-                    reach = reached.setdefault(key, _Reach())
-                    reach.binaries.append(binary.path)
-                    reach.sites.extend(
-                        f"{binary.path} {e}"
-                        for e in direct.evidence.get(name, ())
-                        if e.split(" ", 2)[1] == path
-                    )
-        if binary.libc in ("glibc", "musl") and (binary.linkage == "dynamic" or binary.dlsym):
-            groups.setdefault((str(binary.libc), binary.machine), []).append(binary)
-    for (family, machine), members in groups.items():
-        names = {name for b in members for name in (*b.libc_imports, *b.dlsym)}
-        uses, unknown = libc_syscalls(family, shipped.get(family), machine, names)
-        by_function: dict[str, list[SyscallUse]] = {}
-        for u in [*uses, *_named_wrappers(unknown, machine)]:
-            by_function.setdefault(u.function, []).append(u)
-        for binary in members:
-            process = binary.type == "EXEC" or binary.interpreter is not None
-            chosen = [(n, "libc", True) for n in ([PROCESS] if process else [])]
-            chosen += [(n, "libc", True) for n in binary.libc_imports]
-            chosen += [(n, "dlsym", False) for n in binary.dlsym]
-            for name, path, certain in chosen:
-                for use in by_function.get(name, ()):
-                    reach = reached.setdefault(_libc_key(use, path, certain), _Reach())
-                    reach.binaries.append(binary.path)
-    needs: dict[str, list[SyscallSource]] = {}
-    for key, reach in sorted(reached.items(), key=_source_order):
-        name, via, path, failure, fallback, errnos, certain, source, when = key
-        needs.setdefault(name, []).append(
-            SyscallSource(
-                via=via,
-                path=path,
-                on_failure=failure,
-                fallback=fallback,
-                fallback_errnos=list(errnos),
-                certain=certain,
-                binaries=len(reach.binaries),
-                examples=sorted(reach.binaries)[:EXAMPLES],
-                sites=sorted(reach.sites)[:SITES],
-                source=source,
-                condition=when,
-            )
-        )
-    return [SyscallNeed(name=name, sources=sources) for name, sources in sorted(needs.items())]
-
-
-def _source_order(item: tuple[SourceKey, _Reach]) -> tuple[str, str, str, str]:
-    key = item[0]
-    return key[0], key[1], key[2], key[3]
-
-
-def summarize(binaries: list[ElfBinary], libc: list[Libc]) -> BinarySummary:
+def summarize(
+    binaries: list[ElfBinary], libc: list[Libc], callers: CallerLookup | None = None
+) -> BinarySummary:
     scanned = [(b.path, d) for b in binaries if (d := b.direct_syscalls) is not None]
     unresolved_paths: Counter[str] = Counter()
     for _, direct in scanned:
@@ -234,7 +134,7 @@ def summarize(binaries: list[ElfBinary], libc: list[Libc]) -> BinarySummary:
             int,
             highest=False,
         ),
-        syscalls=syscall_union(binaries, libc),
+        syscalls=syscall_union(binaries, libc, callers),
         unresolved_syscall_sites=sum(d.unresolved for _, d in scanned),
         unresolved_syscall_paths=dict(sorted(unresolved_paths.items())),
         unresolved_syscall_binaries=[

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from portwise import __version__
@@ -15,7 +16,7 @@ from portwise.image.analyzer import Analyzer
 from portwise.image.analyzers.osrelease import PATHS as OS_RELEASE_PATHS
 from portwise.image.binaries import summarize
 from portwise.image.langruntimes import detect as detect_runtimes
-from portwise.image.langruntimes import from_analyzer
+from portwise.image.langruntimes import from_analyzer, reactions_for
 from portwise.image.layers import LayerFacts
 from portwise.image.merged import MergedView
 from portwise.image.packages import dpkg, rpm
@@ -89,13 +90,16 @@ class ProfileBuilder:
             layers=self._layers(config),
             files=[node for _, node in self.view],
             binaries=binaries,
-            binary_summary=summarize(binaries, [lib.model for lib in libc]),
+            binary_summary=m.BinarySummary(),  # below, once the runtimes are known
             unknowns=self.unknowns,
             analyzers=[m.Analyzer(name=a.name, version=a.version) for a in self.analyzers],
             portwise_version=__version__,
         )
         # the analyzer's version strings, completed from binaries, file names and packages
-        return profile.model_copy(update={"runtimes": list(detect_runtimes(profile))})
+        profile = profile.model_copy(update={"runtimes": list(detect_runtimes(profile))})
+        callers = partial(reactions_for, profile)
+        summary = summarize(binaries, [lib.model for lib in libc], callers)
+        return profile.model_copy(update={"binary_summary": summary})
 
     def _config(self) -> m.ImageConfig:
         raw = self.handle.config

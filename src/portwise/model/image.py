@@ -220,6 +220,19 @@ class SyscallSource(Frozen):
     condition: str | None = Field(
         None, description="the call is issued only under these arguments or states"
     )
+    caller: str | None = Field(
+        None,
+        description="the runtime above libc that meets the error (knowledge/callers): component,"
+        " version, location and API; None when no caller model applies",
+    )
+    caller_on_failure: str | None = Field(
+        None, description="what that runtime does: fallback-on-enosys | fallback-on-any | ..."
+    )
+    caller_fallback_errnos: list[str] = Field(default_factory=list)
+    caller_other_errors: str | None = Field(
+        None, description="what it does on other errnos: ignored | error-returned | fatal"
+    )
+    caller_source: str | None = None
 
 
 class SyscallNeed(Frozen):

@@ -34,6 +34,11 @@ class Use:
     example: str
     source: str | None
     site: str | None = None  # "BINARY 0xADDR PATH": the first issuing point, for direct paths
+    caller: str | None = None  # the runtime above libc that meets the error, when modelled
+    caller_on_failure: str | None = None
+    caller_errnos: tuple[str, ...] = ()
+    caller_other: str | None = None
+    caller_source: str | None = None
 
 
 @last_call
@@ -53,6 +58,11 @@ def uses(image: ImageProfile) -> tuple[Use, ...]:
             s.examples[0] if s.examples else "",
             s.source,
             s.sites[0] if s.sites else None,
+            s.caller,
+            s.caller_on_failure,
+            tuple(s.caller_fallback_errnos),
+            s.caller_other_errors,
+            s.caller_source,
         )
         for need in image.binary_summary.syscalls
         for s in need.sources
@@ -66,8 +76,31 @@ def errno_name(code: int) -> str:
 def outcome(use: Use, code: int) -> Outcome:
     """ok: the caller carries on (falls back or ignores); returned: the function reports the
     error to the program, as it would for any failure; broken: a call that works elsewhere
-    fails or the process dies; unknown: portwise does not know how the caller reacts."""
+    fails or the process dies; unknown: portwise does not know how the caller reacts.
+
+    The libc reacts first; an error it passes on meets the runtime above it when the caller
+    model knows that runtime: then that runtime's reaction decides (an error it returns to
+    the program breaks an operation that works on other hosts).
+    """
     name = errno_name(code)
+    native = _libc_outcome(use, name)
+    if use.caller_on_failure is None or native == "ok":
+        return native
+    return "ok" if caller_copes(use, name) else "broken"
+
+
+def caller_copes(use: Use, errno: str) -> bool:
+    """Does the modelled runtime fall back from, or ignore, this errno?"""
+    if use.caller_on_failure == "ignored":
+        return True
+    if use.caller_on_failure in ("fallback-on-enosys", "fallback-on-any") and (
+        "*" in use.caller_errnos or errno in use.caller_errnos
+    ):
+        return True
+    return use.caller_other == "ignored"
+
+
+def _libc_outcome(use: Use, name: str) -> Outcome:
     if use.on_failure == "fallback-on-any" or use.on_failure == "ignored":
         return "ok"
     if use.on_failure == "fallback-on-enosys":
@@ -94,6 +127,17 @@ def _path_text(use: Use) -> str:
     return f"via {use.via}()"
 
 
+def _caller_text(use: Use) -> str:
+    errnos = ", ".join(use.caller_errnos) or "none"
+    other = f"{use.caller_other} on other errors"
+    if use.caller_on_failure == "ignored":
+        return "ignores a failure"
+    if use.caller_on_failure in ("fallback-on-enosys", "fallback-on-any"):
+        every = "any error" if "*" in use.caller_errnos else errnos
+        return f"falls back on {every}, {other}"
+    return f"{use.caller_on_failure} (no fallback)"
+
+
 def describe(use: Use) -> str:
     """`clone3 via pthread_create in 10 binaries (e.g. /usr/bin/sort): ...`."""
     text = f"{use.syscall} {_path_text(use)} in {use.binaries} binaries (e.g. {use.example})"
@@ -105,10 +149,14 @@ def describe(use: Use) -> str:
         text += f"; falls back to {use.fallback} on any error"
     elif use.on_failure == "fatal":
         text += "; the process aborts if it fails"
-    elif use.on_failure == "unknown":
+    elif use.on_failure == "unknown" and not use.caller:
         text += "; how the caller handles failure is unknown"
+    if use.caller:
+        text += f"; the caller, {use.caller}: {_caller_text(use)} ({use.caller_source})"
     if use.condition:
         text += f"; {'' if use.condition.startswith('only') else 'only '}{use.condition}"
-    if not use.certain:
-        text += "; the libc version is unknown, so this use is possible, not certain"
+    if not use.certain and use.path == "dlsym":
+        text += "; possible, not certain (a name in read-only data)"
+    elif not use.certain:
+        text += "; a version is unknown, so this use is possible, not certain"
     return text

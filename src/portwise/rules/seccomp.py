@@ -199,28 +199,21 @@ def _broken(
         f"run with a seccomp profile that answers {syscall} with ENOSYS "
         "(--security-opt seccomp=FILE); unconfined only to debug"
     )
-    vias = sorted({u.via for u in broken})
+    title, explanation = _why_broken(syscall, broken, name)
     return Finding(
         id=f"{ID}.{name.lower()}-no-fallback",
         subject=syscall,
         mechanism=ID,
         severity="fail" if certain else "risk",
-        title=f"{syscall} gets {name} from the seccomp profile; {', '.join(vias)} "
-        f"fall{'s' if len(vias) == 1 else ''} back only on "
-        f"{'/'.join(sorted({e for u in broken for e in u.fallback_errnos}))}",
-        explanation=(
-            f"The image's libc tries {syscall} first and falls back to the older call only on "
-            f"{', '.join(sorted({e for u in broken for e in u.fallback_errnos}))}. This host's "
-            f"default seccomp profile answers {name}, so the function fails where it works on "
-            "a newer engine: threads or processes are not created, files look inaccessible."
-            + (
-                " If the host's runc is 1.0.0-rc93 or newer it answers ENOSYS instead, and the"
-                " call works: the runc version is not in the host profile."
-                if stub_fixes
-                else ""
-                if certain
-                else " Only some calls are affected (see the conditions)."
-            )
+        title=title,
+        explanation=explanation
+        + (
+            " If the host's runc is 1.0.0-rc93 or newer it answers ENOSYS instead, and the"
+            " call works: the runc version is not in the host profile."
+            if stub_fixes
+            else ""
+            if certain
+            else " Only some calls are affected (see the conditions)."
         ),
         evidence=Evidence(
             image=[describe(u) for u in broken], host=_host_side(syscall, decision, offer)
@@ -233,6 +226,32 @@ def _broken(
         unknown=["runc version"] if stub_fixes else [],
         incidents=ids,
         references=[decision.source, *incidents.references(ids)],
+    )
+
+
+def _why_broken(syscall: str, broken: list[Use], name: str) -> tuple[str, str]:
+    """Title and explanation: the libc's fallback misses this errno, or the runtime above it
+    (caller model) does not cope with the error the libc passes on."""
+    in_libc = [u for u in broken if u.caller is None]
+    if in_libc:
+        vias = sorted({u.via for u in in_libc})
+        errnos = sorted({e for u in in_libc for e in u.fallback_errnos})
+        title = (
+            f"{syscall} gets {name} from the seccomp profile; {', '.join(vias)} "
+            f"fall{'s' if len(vias) == 1 else ''} back only on {'/'.join(errnos) or 'nothing'}"
+        )
+        return title, (
+            f"The image's libc tries {syscall} first and falls back to the older call only on "
+            f"{', '.join(errnos) or 'no error'}. This host's default seccomp profile answers "
+            f"{name}, so the function fails where it works on a newer engine: threads or "
+            "processes are not created, files look inaccessible."
+        )
+    callers = sorted({str(u.caller).split(":", 1)[0] for u in broken})
+    title = f"{syscall} gets {name} from the seccomp profile; {', '.join(callers)} cannot cope"
+    return title, (
+        f"The runtime that issues {syscall} ({'; '.join(callers)}) does not fall back when the "
+        f"call fails with {name}: the operation fails or the process dies, where it works on "
+        "a newer engine (see the caller model's source in the evidence)."
     )
 
 
