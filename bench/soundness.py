@@ -58,7 +58,7 @@ STRACE_TIMEOUT = 300
 SO_PATH = re.compile(r"\.so(\.[0-9.]+)?$")
 LINE = re.compile(r"^(\d+) +(?:<\.\.\. ([a-z0-9_]+) resumed>|([a-z0-9_?]+)\()(.*)$")
 RESULT = re.compile(r"\) += (-?\d+|0x[0-9a-f]+)")
-FRAME = re.compile(r"^ > (\S+?)(?:\((\S*?)(?:\+0x[0-9a-f]+)?\))? \[0x[0-9a-f]+\]")
+FRAME = re.compile(r"^ > (\S+?)(?:\((\S*?)(?:\+0x[0-9a-f]+)?\))? \[(0x[0-9a-f]+)\]")
 FORKS = {"clone", "clone3", "fork", "vfork"}
 GLIBC_VERSION = re.compile(r"(\d+\.\d+)")
 
@@ -77,6 +77,7 @@ class Event:
     pid: int
     seq: int
     stack: list[tuple[str, str]] = field(default_factory=list)  # (object, symbol), innermost first
+    pc: int = 0  # the innermost frame's address (in the object, for PIE and shared objects)
 
 
 @dataclass
@@ -107,6 +108,8 @@ def parse_strace(text: str) -> Trace:
         frame = FRAME.match(line)
         if frame:
             if last is not None:
+                if not last.stack:
+                    last.pc = int(frame.group(3), 16)
                 last.stack.append((frame.group(1), frame.group(2) or ""))
             continue
         m = LINE.match(line)
@@ -188,6 +191,9 @@ def _offset_pids(text: str, offset: int) -> str:
 # ---------------------------------------------------------------- portwise's side
 
 
+PROBLEMS: dict[str, list[str]] = {}  # path -> elf_facts problems (unresolved sites and why)
+
+
 @cache
 def binary_of(path: str) -> ElfBinary | None:
     """What an image scan records for this file (see image/profile.py _binaries)."""
@@ -197,7 +203,7 @@ def binary_of(path: str) -> ElfBinary | None:
     except (OSError, ElfError):
         return None
     facts = elf_facts(elf, data)
-    facts.pop("problems", None)
+    PROBLEMS[path] = list(facts.pop("problems", []))
     direct = facts.pop("direct_syscalls", None)
     cpu = facts.pop("cpu", None)
     names = {f.name for f in dataclasses.fields(ElfBinary)}
@@ -294,7 +300,7 @@ def attribution(event: Event) -> tuple[str, str]:
     if inner == "[vdso]" or "vdso" in inner:
         return "vdso", "vDSO fallback"
     if not glibc_own(inner):
-        return "raw", f"{os.path.basename(inner)}:{stack[0][1] or '?'}"
+        return "raw", f"{os.path.basename(inner)}:{stack[0][1] or '?'} returning to {event.pc:#x}"
     i = 0
     while i + 1 < len(stack) and glibc_own(stack[i + 1][0]):
         i += 1
@@ -350,19 +356,33 @@ def explain(name: str, kind: str, where: str, binaries: dict[str, ElfBinary]) ->
         )
     if kind == "raw":
         obj = where.split(":", 1)[0]
-        b = next((b for p, b in binaries.items() if os.path.basename(p) == obj), None)
+        named = ((p, b) for p, b in binaries.items() if os.path.basename(p) == obj)
+        path, b = next(named, ("", None))
         if b is None:
             return "raw instruction in an object portwise did not see loaded"
         d = b.direct_syscalls
         if d is None:
             return f"raw instruction in {obj}, which portwise did not scan or found no site in"
-        return f"raw instruction in {obj}: not resolved (its unresolved points: {d.unresolved})"
+        pc = int(where.rsplit(" ", 1)[1], 16)
+        sites = {f"{pc - 2:#x}", f"{pc - 4:#x}"}  # syscall is 2 bytes, svc #0 is 4
+        said = [
+            m.group(0)
+            for problem in PROBLEMS.get(path, [])
+            for m in re.finditer(r"(0x[0-9a-f]+) (\S+) \(([^()]*(?:\([^()]*\))?[^()]*)\)", problem)
+            if m.group(1) in sites
+        ]
+        if said:
+            return f"raw instruction in {obj}, counted unresolved by portwise: {said[0]}"
+        return (
+            f"raw instruction in {obj} at {pc - 2:#x}: not among the unresolved points portwise"
+            f" lists ({d.unresolved} in all; the problem text shows the first few)"
+        )
     if kind == "loader":
         return "ld.so's own call (dlopen, lazy binding): glibc's loader is not scanned"
     if kind == "process-start":
         return (
-            "before main / libc start-up or thread start: only the libc model's <process>"
-            " entry could cover it"
+            "ld.so before main: glibc's loader is not scanned and the libc model's <process>"
+            " entry does not name it"
         )
     if kind == "libc-only":
         return (
