@@ -22,6 +22,7 @@ from portwise.image.merged import MergedView
 from portwise.image.packages import dpkg, rpm
 from portwise.image.packages.apk import INSTALLED_PATH as APK_DB
 from portwise.image.sources.base import ImageHandle
+from portwise.knowledge.architectures import oci_of
 from portwise.model import image as m
 
 RPM_PREFERENCE = {"sqlite": 0, "ndb": 1, "bdb": 2}
@@ -70,6 +71,9 @@ class ProfileBuilder:
         platform = self.handle.platform
         if platform.architecture == "unknown":
             arches = {lib.architecture for lib in libc if lib.architecture}
+            if not arches:  # no libc (a Go or static program): what its programs are built for
+                machines = {b.machine for b in binaries if b.type in ("EXEC", "DYN")}
+                arches = {oci_of(m) or "unknown" for m in machines}
             if len(arches) == 1:
                 platform = m.Platform(os=platform.os, architecture=arches.pop())
         profile = m.ImageProfile(

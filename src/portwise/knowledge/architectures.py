@@ -32,3 +32,8 @@ COMPAT: dict[str, tuple[str, str]] = {
 def machine_of(oci_architecture: str) -> str:
     """portwise machine name of an OCI architecture (unknown names pass through)."""
     return OCI_ARCHITECTURES.get(oci_architecture, (oci_architecture, ""))[0]
+
+
+def oci_of(machine: str) -> str | None:
+    """OCI architecture of a portwise machine name (x86-64 -> amd64), None when unknown."""
+    return next((oci for oci, (m, _) in OCI_ARCHITECTURES.items() if m == machine), None)
