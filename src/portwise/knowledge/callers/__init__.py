@@ -20,16 +20,15 @@ anything.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 from typing import Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from portwise.knowledge.indexed import Indexed, load_indexed
 from portwise.versions import version_key
 
 OnFailure = Literal["fallback-on-enosys", "fallback-on-any", "ignored", "error-returned", "fatal"]
@@ -198,23 +197,19 @@ class CallerReaction:
         return self.on_other_errors
 
 
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    model: CallersModel
-    digest: str
-    index: dict[tuple[str, str], tuple[Entry, ...]]
+def _callers_keys(entry: Entry) -> list[tuple[str, str]]:
+    return [(entry.component, name) for name in entry.syscalls]
 
 
 @cache
-def _compiled() -> _Compiled:
-    raw = files(__name__).joinpath(DATA_FILE).read_bytes()
-    model = CallersModel.model_validate_json(raw)
-    index: dict[tuple[str, str], list[Entry]] = {}
-    for entry in model.entries:
-        for name in entry.syscalls:
-            index.setdefault((entry.component, name), []).append(entry)
-    frozen = {key: tuple(value) for key, value in index.items()}
-    return _Compiled(model, hashlib.sha256(raw).hexdigest()[:12], frozen)
+def _compiled() -> Indexed[CallersModel, Entry]:
+    return load_indexed(
+        __name__,
+        DATA_FILE,
+        CallersModel,
+        lambda m: m.entries,
+        _callers_keys,
+    )
 
 
 def load_model() -> CallersModel:

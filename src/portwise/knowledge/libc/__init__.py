@@ -10,15 +10,15 @@ first used, so a bad edit fails loudly instead of producing a wrong verdict.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 from typing import Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from portwise.knowledge.indexed import Indexed, load_indexed
 
 OnFailure = Literal["fallback-on-enosys", "fallback-on-any", "ignored", "error-returned", "fatal"]
 ON_FAILURE_CLASSES: frozenset[str] = frozenset(get_args(OnFailure))
@@ -187,23 +187,19 @@ def parse_libc_version(version: str | None) -> tuple[int, ...] | None:
     return version_tuple(found.group(0)) if found else None
 
 
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    model: LibcModel
-    digest: str
-    index: dict[tuple[str, str], tuple[Entry, ...]]
+def _libc_keys(entry: Entry) -> list[tuple[str, str]]:
+    return [(entry.family, function) for function in entry.functions]
 
 
 @cache
-def _compiled() -> _Compiled:
-    raw = files(__name__).joinpath(DATA_FILE).read_bytes()
-    model = LibcModel.model_validate_json(raw)
-    index: dict[tuple[str, str], list[Entry]] = {}
-    for entry in model.entries:
-        for function in entry.functions:
-            index.setdefault((entry.family, function), []).append(entry)
-    frozen = {key: tuple(value) for key, value in index.items()}
-    return _Compiled(model, hashlib.sha256(raw).hexdigest()[:12], frozen)
+def _compiled() -> Indexed[LibcModel, Entry]:
+    return load_indexed(
+        __name__,
+        DATA_FILE,
+        LibcModel,
+        lambda m: m.entries,
+        _libc_keys,
+    )
 
 
 def load_model() -> LibcModel:
