@@ -128,6 +128,7 @@ def main() -> int:
         f"{'proto/fast':>11}{'proto/full':>11}  {'names fast|proto':>16}"
         f"  {'unresolved fast|proto':>21}  fast=full"
     )
+    only: list[str] = []
     total = {"fast": 0.0, "full": 0.0, "proto": 0.0, "proto_with_full": 0.0}
     for path in paths:
         size = path.stat().st_size
@@ -146,6 +147,9 @@ def main() -> int:
             total["proto_with_full"] += proto_s
         ratio_full = f"{proto_s / full_s:11.2f}" if size <= FULL_MAX else f"{'-':>11}"
         names = f"{len(fast.resolved)}|{len(proto.resolved)}"
+        missing = sorted(set(proto.resolved) - set(fast.resolved))
+        if missing:
+            only.append(f"{path.name}: {', '.join(missing)}")
         unresolved = f"{fast.unresolved}|{proto.unresolved}"
         print(
             f"{path.name:<24}{size / (1 << 20):>6.1f}{fast_s:>8.2f}{full_text}{proto_s:>8.2f}"
@@ -159,6 +163,10 @@ def main() -> int:
     )
     print("ratios: prototype seconds / portwise seconds (> 1: portwise faster). The prototype")
     print("resolves fewer calls and undercounts unresolved points (see bench/proto_syscalls.py).")
+    print("names the prototype resolves and portwise does not (portwise misses, or counts as")
+    print("unresolved points, a path the prototype follows):")
+    for line in only or ["none"]:
+        print(f"  {line}")
     if want_profile:
         for path in paths:
             if path.stat().st_size > BIG:
