@@ -214,6 +214,8 @@ class _Scanner:
         self.slot_refs: set[int] = set()  # GOT slots whose indirect callers are recorded
         self.plt_ranges: list[tuple[int, int]] = []
         self.seed_entries: set[int] = set()
+        self.fast = True
+        self.all_decoded = False
         self.ranges, problems = _code_ranges(elf, data)
         self.funcs = functions(elf, data)
         self.problems = problems + self.funcs.problems
@@ -371,13 +373,18 @@ class _Scanner:
                 before = self._falls_into(here)
                 if before is not None:
                     preds.append((before, len(before.ins) - 1))
-                elif here.is_func:
+                elif here.is_func or self._branched_to(here.start):
                     self._entry(out, here.start, loc, ops)
                 else:
                     out.unknown.append("value comes from before a code gap")
             elif not preds and not _padding(here.ins[i]):
-                # reached only through a jump table or a landing pad: its value is unknown
-                out.unknown.append("no direct predecessor (indirect jump target)")
+                if not here.trusted and self._branched_to(here.ins[i][0]):
+                    # code without boundary data that other code calls or jumps to directly
+                    # (musl's syscall body after a `ret`, reached by a jmp stub): an entry
+                    self._entry(out, here.ins[i][0], loc, ops)
+                else:
+                    # reached only through a jump table or a landing pad: its value is unknown
+                    out.unknown.append("no direct predecessor (indirect jump target)")
             for pdec, p in preds:
                 if len(preds) == 1 and not pdec.trusted and pdec.dead_padding(p):
                     # without boundary data, code after dead padding starts a function
@@ -385,6 +392,16 @@ class _Scanner:
                 else:
                     self._step(out, work, pdec, p, pdec is here and p == i - 1, loc, ops)
         return out
+
+    def _branched_to(self, addr: int) -> bool:
+        """Does a direct call or jump from another region reach this address?"""
+        if self.fast:
+            self.find_callers([addr], True)
+        elif not self.all_decoded:
+            for ri in range(len(self.regions.starts)):
+                self.decode(ri)
+            self.all_decoded = True
+        return bool(self.callers.get(addr))
 
     def _falls_into(self, dec: _Decoded) -> _Decoded | None:
         """The region before an untrusted region, when its last instruction runs into it."""
@@ -473,6 +490,7 @@ class _Scanner:
         return any(lo <= addr < hi for lo, hi in self.plt_ranges)
 
     def run(self, fast: bool) -> SyscallScan:
+        self.fast = fast
         seeds, beyond_plt = self._generic_seeds()
         if fast:
             site_regions = sorted(self._raw_regions(self.arch.raw_sites))
