@@ -367,3 +367,15 @@ def test_garbage_eh_frame(binaries: dict[str, dict[str, str]], noise: bytes, at:
     at = offset + at % max(size - len(noise), 1)
     data[at : at + len(noise)] = noise
     _scan_or_elf_error(bytes(data))
+
+
+def test_a_syscall_body_reached_by_a_jump_stub_is_resolved_at_the_stubs_callers(
+    binaries: dict[str, dict[str, str]],
+) -> None:
+    """ruff's static musl binary (PyPI): musl's syscall body lies outside .eh_frame after a
+    `ret` and is reached by a `jmp` stub that callers call with the number in edi. strace
+    saw getrandom and clock_nanosleep from it (bench/soundness.py)."""
+    data, scan = load(binaries, "ruff-musl")
+    assert {"getrandom", "clock_nanosleep", "epoll_pwait", "wait4", "openat"} <= set(scan.resolved)
+    full = scan_syscalls(parse_elf(data), data, fast=False)
+    assert full is not None and full.resolved == scan.resolved
