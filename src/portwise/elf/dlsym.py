@@ -25,13 +25,13 @@ MAX_READ = 64 << 20
 
 
 @cache
-def _candidates(arch: str) -> frozenset[str]:
-    names = {
-        name
+def _candidates(arch: str) -> frozenset[bytes]:
+    """Names as bytes: strings in read-only data are compared without decoding them."""
+    return frozenset(
+        name.encode()
         for name in table.table(arch).values()
         if version_key(table.introduced(name, arch) or "0") >= NEWER_THAN
-    }
-    return frozenset(names)
+    )
 
 
 def looked_up(elf: ElfFile, data: bytes) -> tuple[str, ...]:
@@ -40,7 +40,7 @@ def looked_up(elf: ElfFile, data: bytes) -> tuple[str, ...]:
         return ()
     arch = elf.machine if elf.machine in table.ARCHES else "x86-64"
     wanted = _candidates(arch)
-    found: set[str] = set()
+    found: set[bytes] = set()
     budget = MAX_READ
     for s in elf.sections:
         readonly = s.flags & SHF_ALLOC and not s.flags & (SHF_WRITE | SHF_EXECINSTR)
@@ -48,7 +48,7 @@ def looked_up(elf: ElfFile, data: bytes) -> tuple[str, ...]:
             continue
         size = min(s.size, budget, max(len(data) - s.offset, 0))
         budget -= size
-        chunk = data[s.offset : s.offset + size]
-        found.update(w.decode("latin-1") for w in chunk.split(b"\0") if 3 <= len(w) <= 32)
+        found.update(wanted.intersection(data[s.offset : s.offset + size].split(b"\0")))
     imported = {i.name for i in elf.imports}
-    return tuple(sorted((found & wanted) - imported))  # an import is already a certain use
+    names = {name.decode() for name in found}
+    return tuple(sorted(names - imported))  # an import is already a certain use

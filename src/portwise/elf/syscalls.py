@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -220,17 +220,28 @@ class _Scanner:
         self.funcs = functions(elf, data)
         self.problems = problems + self.funcs.problems
         self.regions = _Regions(self.ranges, self.funcs)
-        if any(
-            end - start > GAP_SPLIT and not is_func
-            for start, end, is_func in zip(
-                self.regions.starts, self.regions.ends, self.regions.is_func, strict=True
-            )
-        ):
+        self.candidates = [
+            r.addr + offset
+            for r in self.ranges
+            for offset in arch.raw_sites(data[r.offset : r.offset + r.size])
+        ]
+        if self._gaps_with_candidates():
             self._split_gaps()
         self.md = arch.disassembler()
         self.decoded: dict[int, _Decoded] = {}
         self.callers: dict[int, list[tuple[int, int, str]]] = {}
         self.indexes: list[Any] | None = None
+
+    def _gaps_with_candidates(self) -> list[tuple[int, int]]:
+        """Large gaps holding a raw syscall candidate: only there do boundaries matter for
+        sites; elsewhere a walk that meets code after a `ret` asks whether it is branched to."""
+        regions = self.regions
+        holding = {regions.find(a) for a in self.candidates}
+        return [
+            (regions.starts[ri], regions.ends[ri])
+            for ri in sorted(r for r in holding if r is not None)
+            if regions.ends[ri] - regions.starts[ri] > GAP_SPLIT and not regions.is_func[ri]
+        ]
 
     def _split_gaps(self) -> None:
         """Start functions at call targets inside large gaps (code without boundary data).
@@ -239,14 +250,7 @@ class _Scanner:
         random bytes rarely agree on a target. A wrong start can only turn a resolved number
         into an unresolved one (the walk back stops there), never into a wrong number.
         """
-        regions = self.regions
-        gaps = [
-            (start, end)
-            for start, end, is_func in zip(
-                regions.starts, regions.ends, regions.is_func, strict=True
-            )
-            if end - start > GAP_SPLIT and not is_func
-        ]
+        gaps = self._gaps_with_candidates()
         lows = [g[0] for g in gaps]
         counts: Counter[int] = Counter()
         for r in self.ranges:
@@ -309,15 +313,6 @@ class _Scanner:
         )
         self.decoded[ri] = found
         return found
-
-    def _raw_regions(self, finder: Callable[[bytes], list[int]]) -> set[int]:
-        out: set[int] = set()
-        for r in self.ranges:
-            for offset in finder(self.data[r.offset : r.offset + r.size]):
-                ri = self.regions.find(r.addr + offset)
-                if ri is not None:
-                    out.add(ri)
-        return out
 
     def find_callers(self, targets: list[int], fast: bool) -> None:
         """Make sure every region holding a direct branch to the targets is decoded.
@@ -493,7 +488,8 @@ class _Scanner:
         self.fast = fast
         seeds, beyond_plt = self._generic_seeds()
         if fast:
-            site_regions = sorted(self._raw_regions(self.arch.raw_sites))
+            found = (self.regions.find(a) for a in self.candidates)
+            site_regions = sorted({ri for ri in found if ri is not None})
         else:
             site_regions = list(range(len(self.regions.starts)))
         points: dict[tuple[int, int, Loc], tuple[_Trace, str]] = {}
