@@ -196,6 +196,7 @@ def _sleb(buf: bytes, at: int) -> tuple[int, int]:
     return value, at
 
 
+PCREL_SDATA4 = 0x1B  # DW_EH_PE_pcrel | DW_EH_PE_sdata4
 _FORMATS = {0x00: "<Q", 0x02: "<H", 0x03: "<I", 0x04: "<Q", 0x0A: "<h", 0x0B: "<i", 0x0C: "<q"}
 
 
@@ -290,8 +291,15 @@ def _eh_frame(elf: ElfFile, data: bytes) -> Functions | None:
                 if enc < 0:
                     at = end
                     continue
-                start, p = _encoded(buf, body + 4, enc, section.addr + body + 4)
-                size, _ = _encoded(buf, p, enc & 0x0F, 0)
+                if enc == PCREL_SDATA4:  # what GCC and LLVM write: two int32s, inline
+                    if body + 12 > end:
+                        raise ValueError("pointer runs past its record")
+                    rel, size = struct.unpack_from("<ii", buf, body + 4)
+                    start = (section.addr + body + 4 + rel) & 0xFFFFFFFFFFFFFFFF
+                    size &= 0xFFFFFFFFFFFFFFFF
+                else:
+                    start, p = _encoded(buf, body + 4, enc, section.addr + body + 4)
+                    size, _ = _encoded(buf, p, enc & 0x0F, 0)
                 if start and size:
                     out.starts[start] = max(size, out.starts.get(start, 0))
             at = end

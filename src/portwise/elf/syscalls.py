@@ -23,7 +23,7 @@ A syscall present in a binary is not a requirement: Go and glibc try new calls a
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -119,34 +119,41 @@ class _Regions:
     """Functions and the gaps between them, in address order, inside the code ranges."""
 
     def __init__(self, ranges: list[_Range], funcs: Functions) -> None:
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-        self.is_func: list[bool] = []
-        self.trusted: list[bool] = []
         self.inferred = funcs.inferred
         self.ranges = ranges
-        self.range_of: list[int] = []
+        # plain local appends: this runs over every function of every scanned file
+        starts: list[int] = []
+        ends: list[int] = []
+        is_func: list[bool] = []
+        range_of: list[int] = []
+        sizes = funcs.starts
+        ordered = sorted(sizes)
         for number, r in enumerate(ranges):
             top = r.addr + r.size
-            inside = sorted(s for s in funcs.starts if r.addr <= s < top)
+            inside = ordered[bisect_left(ordered, r.addr) : bisect_left(ordered, top)]
             cursor = r.addr
-            for i, start in enumerate(inside):
-                nxt = inside[i + 1] if i + 1 < len(inside) else top
+            nexts = [*inside[1:], top] if inside else []
+            for start, nxt in zip(inside, nexts, strict=True):
                 if start > cursor:
-                    self._add(cursor, start, False, number)
-                size = funcs.starts[start]
+                    starts.append(cursor)
+                    ends.append(start)
+                    is_func.append(False)
+                    range_of.append(number)
+                size = sizes[start]
                 end = min(start + size, nxt) if size else nxt
-                self._add(start, end, True, number)
+                starts.append(start)
+                ends.append(end)
+                is_func.append(True)
+                range_of.append(number)
                 cursor = end
             if cursor < top:
-                self._add(cursor, top, False, number)
-
-    def _add(self, start: int, end: int, is_func: bool, range_number: int) -> None:
-        self.starts.append(start)
-        self.ends.append(end)
-        self.is_func.append(is_func)
-        self.trusted.append(is_func and start not in self.inferred)
-        self.range_of.append(range_number)
+                starts.append(cursor)
+                ends.append(top)
+                is_func.append(False)
+                range_of.append(number)
+        self.starts, self.ends, self.is_func, self.range_of = starts, ends, is_func, range_of
+        inferred = self.inferred
+        self.trusted = [f and s not in inferred for s, f in zip(starts, is_func, strict=True)]
 
     def find(self, addr: int) -> int | None:
         i = bisect_right(self.starts, addr) - 1

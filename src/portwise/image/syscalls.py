@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from portwise.image.langruntimes import CallerOfCall
-from portwise.knowledge.callers import CallerReaction
+from portwise.knowledge.callers import CallerReaction, modelled_syscalls
 from portwise.knowledge.libc import PROCESS, SyscallUse, libc_syscalls
 from portwise.knowledge.syscalls import number as syscall_number
 from portwise.model.image import ElfBinary, Libc, SyscallNeed, SyscallSource
@@ -91,6 +91,8 @@ def _refined(key: Key, binary: str, callers: CallerLookup | None) -> Key:
     """The key with the reaction of the runtime in this binary's process, when one is known."""
     if callers is None or key.on_failure in ("fallback-on-any", "ignored"):
         return key  # nothing reaches the caller, or it was already known
+    if key.syscall not in modelled_syscalls():
+        return key
     found: list[tuple[CallerOfCall, CallerReaction]] = [
         (caller, reaction)
         for caller in callers(binary, key.syscall)

@@ -228,6 +228,12 @@ def components() -> tuple[str, ...]:
     return tuple(sorted(_compiled().model.components))
 
 
+@cache
+def modelled_syscalls() -> frozenset[str]:
+    """Every system call some component's entry names: the others need no caller lookup."""
+    return frozenset(name for (_, name) in _compiled().index)
+
+
 def syscalls_of(component: str) -> tuple[str, ...]:
     """Every system call the model has an entry for in this component, sorted."""
     return tuple(sorted({name for (c, name) in _compiled().index if c == component}))
@@ -315,6 +321,7 @@ __all__ = [
     "components",
     "load_model",
     "model_version",
+    "modelled_syscalls",
     "parse_version",
     "reactions",
     "syscalls_of",
