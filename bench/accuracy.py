@@ -12,7 +12,12 @@ portwise's own model of the profile). Each probe (bench/accuracy/probes.py) runs
 what it exercises is measured by strace in an unconstrained run; a probe that fails
 unconstrained too says nothing about a host and is not judged. The verdict's word on a probe is
 portwise.runtime.run.predict. Printed: confusion matrices per probe and per image x host pair,
-false PASS (must be 0), exact agreement, RISK share, culprit agreement, every disagreement.
+false PASS (must be 0), exact agreement, RISK share, culprit agreement, every disagreement,
+and a cross-check: each probe also run under portwise test's own filter (the model's answers).
+
+It judges whichever portwise it imports and says which. To judge one commit while others edit
+the checkout: git worktree add --detach /tmp/pw HEAD; PYTHONPATH=/tmp/pw/src .venv/bin/python
+bench/accuracy.py. A full run takes about 13 minutes on 2 cores; --quick about one.
 """
 
 from __future__ import annotations
