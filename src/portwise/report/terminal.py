@@ -149,9 +149,17 @@ def render_binaries(console: Console, profile: ImageProfile) -> None:
         "syscalls",
         f"{len(facts.syscalls)} reachable; falls back only on ENOSYS: {', '.join(risky) or 'none'}",
     )
+    paths = sorted({s.path for n in facts.syscalls for s in n.sources})
+    table.add_row("syscall paths", ", ".join(paths) or "none")
     if facts.unresolved_syscall_sites:
+        by_path = ", ".join(f"{n} {p}" for p, n in facts.unresolved_syscall_paths.items())
+        worst = ", ".join(facts.unresolved_syscall_binaries[:3])
         table.add_row(
-            "[yellow]unresolved", f"{facts.unresolved_syscall_sites} direct syscall sites"
+            "[yellow]unresolved",
+            escape(
+                f"{facts.unresolved_syscall_sites} issuing points whose number is unknown"
+                f" ({by_path}); most in {worst}"
+            ),
         )
     console.print(table)
 
