@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import pytest
 from imagekit import OciLayout, file, layer_tar, symlink
 
 
@@ -75,3 +76,26 @@ def test_cache_info_and_clear(tmp_path: Path) -> None:
     assert "1 cached layers" in run("cache", "info", "--cache-dir", cache).stdout
     assert "removed 1 cached layers" in run("cache", "clear", "--cache-dir", cache).stdout
     assert "0 cached layers" in run("cache", "info", "--cache-dir", cache).stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["scan"],
+        ["check"],
+        ["explain"],
+        ["host"],
+        ["hosts"],
+        ["test"],
+        ["suite", "run"],
+        ["schema"],
+        ["cache", "info"],
+    ],
+)
+def test_every_help_page_renders(command: list[str]) -> None:
+    """Help text is rich markup: a literal "[/v]" in an option's help crashed it once."""
+    done = run(*command, "--help")
+    assert done.returncode == 0, done.stderr
+    assert "Usage: " in done.stdout and "[OPTIONS]" in done.stdout
+    assert "Traceback" not in done.stderr

@@ -71,7 +71,7 @@ def scan_command(
         bool, typer.Option("--json", help="Print the ImageProfile as JSON.")
     ] = False,
     platform: Annotated[
-        str | None, typer.Option(help="Platform to pick from a multi-arch index (os/arch[/v]).")
+        str | None, typer.Option(help="Platform in a multi-arch index: os/arch or os/arch/variant.")
     ] = None,
     all_platforms: Annotated[
         bool, typer.Option("--all-platforms", help="Scan every platform of an index.")
@@ -205,7 +205,7 @@ def check_command(
     ] = "fail",
     catalog: Catalogs = None,
     platform: Annotated[
-        str | None, typer.Option(help="Platform to pick from a multi-arch index (os/arch[/v]).")
+        str | None, typer.Option(help="Platform in a multi-arch index: os/arch or os/arch/variant.")
     ] = None,
     cache_dir: CacheDir = None,
     tls_verify: Annotated[

@@ -125,9 +125,11 @@ def judge(need: SeccompNeeds, offer: SeccompOffers) -> tuple[Finding, ...]:
         stub_fixes = offer.runc_stub is None and _stub_answers_enosys(syscall, arch, offer)
         if broken:
             findings.append(_broken(syscall, broken, code, decision, need, offer, stub_fixes))
-        elif unknown and not _policy_denial(profile, syscall, arch):
+        elif unknown:
+            # even a call every release of this engine denies (io_uring since docker 25):
+            # a program that needs it fails on all of them, and portwise does not know
             findings.append(_direct(syscall, unknown, code, decision, offer))
-        elif unknown or any(o == "returned" for o in outcomes.values()):
+        elif any(o == "returned" for o in outcomes.values()):
             returned.append(f"{syscall} ({errno_name(code)})")
     if returned:
         findings.append(_returned(returned, offer))
@@ -141,22 +143,6 @@ def _host_side(syscall: str, decision: seccomp.SeccompDecision, offer: SeccompOf
         "runc ENOSYS stub: "
         + {True: "yes", False: "no", None: "unknown (no runc version)"}[offer.runc_stub],
     ]
-
-
-@lru_cache(maxsize=4096)
-def _policy_denial(profile: str, syscall: str, arch: str) -> bool:
-    """Does the newest release of the same engine deny the call too (a privileged operation
-    such as keyctl or pivot_root, refused by design), rather than only this older profile?
-
-    Then the image's code meets the same answer on every host running that engine, and how
-    it copes is not a question of this host: the denial is noted, not a risk.
-    """
-    engine = profile.rpartition("-")[0]
-    same = [p for p in seccomp.profiles() if p.rpartition("-")[0] == engine]
-    if not same or same[-1] == profile:
-        return True
-    newest = _decide(same[-1], syscall, arch, None, True, None)
-    return newest.action not in ("allow", "log")
 
 
 def _stub_answers_enosys(syscall: str, arch: str, offer: SeccompOffers) -> bool:
@@ -310,9 +296,8 @@ def _returned(calls: list[str], offer: SeccompOffers) -> Finding:
         severity="info",
         title=f"{len(calls)} calls are denied and reported to the program as errors",
         explanation=(
-            "The profile denies these, as the newest release of this engine does too (privileged"
-            " operations), or they reach the program through a libc function that returns the"
-            " error: the program sees an ordinary failure (permission denied, not implemented)"
+            "The profile denies these; the libc functions that issue them return the error to"
+            " the program, which sees an ordinary failure (permission denied, not implemented)"
             " rather than a broken fallback."
         ),
         evidence=Evidence(
