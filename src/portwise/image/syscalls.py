@@ -82,8 +82,8 @@ def _reaches(reaction: CallerReaction, key: Key) -> bool:
     kind, _, name = reaction.via.partition(":")
     if kind == "libc":
         return key.path == "libc" and key.via == name
-    if kind == "dlsym":
-        return (key.path == "dlsym" and key.via == name) or key.path in SELF_PATHS
+    if kind == "dlsym":  # or linked directly, when the libc it was built against had it
+        return (key.path in ("dlsym", "libc") and key.via == name) or key.path in SELF_PATHS
     return key.path in SELF_PATHS
 
 
@@ -116,6 +116,38 @@ def _refined(key: Key, binary: str, callers: CallerLookup | None) -> Key:
     )
 
 
+def _static_startup(libc: list[Libc]) -> Callable[[str | None, str], dict[str, SyscallUse]]:
+    """The calls a C library makes for every process (rseq registration...), per family and
+    machine: a static binary carries that code, so its own instructions for these calls react
+    as the libc model says. The version is the image's shipped libc, else unknown."""
+    shipped: dict[str, str | None] = {lib.family: lib.version for lib in libc}
+    memo: dict[tuple[str, str], dict[str, SyscallUse]] = {}
+
+    def uses(family: str | None, machine: str) -> dict[str, SyscallUse]:
+        if family is None or family not in ("glibc", "musl"):
+            return {}
+        if (family, machine) not in memo:
+            found, _ = libc_syscalls(family, shipped.get(family), machine, ())
+            # only calls the start-up code surely tolerates: a use with a fallback or ignored
+            memo[(family, machine)] = {
+                u.syscall: u for u in found if u.on_failure in ("ignored", "fallback-on-any")
+            }
+        return memo[(family, machine)]
+
+    return uses
+
+
+def _as_startup(key: Key, use: SyscallUse) -> Key:
+    return key._replace(
+        on_failure=use.on_failure,
+        fallback=use.fallback,
+        fallback_errnos=use.fallback_errnos,
+        certain=False,  # the static copy's version is not read: the behaviour is the family's
+        source=use.source,
+        condition=f"the C library's start-up code, linked in ({use.condition or 'every process'})",
+    )
+
+
 def syscall_union(
     binaries: list[ElfBinary], libc: list[Libc], callers: CallerLookup | None = None
 ) -> list[SyscallNeed]:
@@ -134,8 +166,10 @@ def syscall_union(
         reach.binaries.append(binary)
         reach.sites.extend(sites)
 
+    startup = _static_startup(libc)
     for binary in binaries:
         direct = binary.direct_syscalls
+        static_libc = binary.libc if binary.linkage != "dynamic" else None
         if direct is not None:
             for name in direct.resolved:
                 for path in direct.paths.get(name) or ["direct"]:
@@ -145,6 +179,9 @@ def syscall_union(
                         if e.split(" ", 2)[1] == path
                     ]
                     key = Key(name, path, path, "unknown", None, (), True, None, None)
+                    known = startup(static_libc, binary.machine).get(name)
+                    if known is not None and path == "direct":
+                        key = _as_startup(key, known)
                     add(key, binary.path, sites)
         if binary.libc in ("glibc", "musl") and (binary.linkage == "dynamic" or binary.dlsym):
             groups.setdefault((str(binary.libc), binary.machine), []).append(binary)

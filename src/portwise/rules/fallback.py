@@ -149,6 +149,8 @@ def describe(use: Use) -> str:
         text += f"; falls back to {use.fallback} on any error"
     elif use.on_failure == "fatal":
         text += "; the process aborts if it fails"
+    elif use.on_failure == "ignored":
+        text += "; a failure is ignored"
     elif use.on_failure == "unknown" and not use.caller:
         text += "; how the caller handles failure is unknown"
     if use.caller:
