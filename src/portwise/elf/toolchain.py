@@ -25,7 +25,8 @@ SHT_NOBITS, PF_X, PF_W = 8, 0x1, 0x2
 STRING_SECTIONS = re.compile(
     r"\.rodata(?:\..*)?|\.comment|\.strtab|\.debug_str|\.debug_line_str|\.debug_line"
 )
-RUST_PANIC_PATH = re.compile(rb"/rustc/[0-9a-f]{40}/")
+# rustup's std paths name the commit; Debian remaps them to /usr/src/rustc-<version>/
+RUST_PANIC_PATH = re.compile(rb"/rustc/[0-9a-f]{40}/|/usr/src/rustc-\d+\.\d+(?:\.\d+)?/library/")
 GLIBC_MARKERS = (b"GLIBC_TUNABLES", b"GNU C Library")
 # musl's strerror text (glibc says "Success"), its internal start-up and stdio symbols (kept in
 # .strtab unless stripped), and its source path in debug info; a stripped minimal static musl

@@ -103,7 +103,7 @@ def _refined(key: Key, binary: str, callers: CallerLookup | None) -> Key:
         return key
     caller, reaction = min(found, key=lambda cr: SEVERITY.index(cr[1].on_failure))
     runtime = caller.runtime
-    where = f"{runtime.component} {runtime.version or '(version unknown)'} at {runtime.location}"
+    where = f"{runtime.component} {runtime.version or '(version unknown)'}"  # binaries: examples
     condition = " and ".join(c for c in (key.condition, reaction.condition) if c) or None
     return key._replace(
         certain=key.certain and reaction.certain,

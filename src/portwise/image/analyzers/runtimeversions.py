@@ -11,7 +11,8 @@ files. This analyzer records it where it is cheap to read:
 - a `node` executable: its own version (the release URLs built in) and, when libuv is linked
   in, libuv's version, which sits beside libuv's source paths in .rodata;
 - any ELF executable or shared object: "rustc version x.y.z" in the .comment section, which
-  rustc writes and `strip` keeps.
+  rustc writes and `strip` keeps; else Debian's remapped std source path
+  "/usr/src/rustc-x.y.z/library/" in .rodata (Debian's rustc writes no .comment version).
 
 Versions that file names carry (libglib-2.0.so.0.7400.6, libpython3.11.so.1.0) and Go's build
 info (read by the ELF analyzer) are not repeated here: langruntimes reads them off the profile.
@@ -41,6 +42,7 @@ _NODE_VERSION = re.compile(
 _LIBUV_VERSION = re.compile(
     rb"(?<![\d.])(1\.\d{1,2}\.\d{1,2})(?:-dev)?\x00[^\x00]{0,40}src/unix/[a-z_-]+\.c\x00"
 )
+_DEBIAN_RUSTC = re.compile(rb"/usr/src/rustc-(\d+\.\d+(?:\.\d+)?)/library/")
 _RUSTC = re.compile(rb"rustc version (\d+\.\d+\.\d+(?:-[a-z]+(?:\.\d+)?)?)")
 _CRYPTO_SO = re.compile(r"(?:^|/)lib(?:crypto|ssl)\.so(?:\.\d+)*$")
 
@@ -110,7 +112,7 @@ def _unique(pattern: re.Pattern[bytes], content: bytes) -> str | None:
 
 class RuntimeVersionsAnalyzer:
     name = "runtime-versions"
-    version = 1
+    version = 2  # 2: Debian rustc source paths give the Rust version
 
     def wants(self, path: str, size: int, mode: int) -> bool:
         base = _base(path)
@@ -162,14 +164,25 @@ class RuntimeVersionsAnalyzer:
                         }
                     )
         comment = elf_section(content, b".comment")
-        if comment is not None:
-            rustc = _RUSTC.search(comment)
-            if rustc is not None:
+        rustc = _RUSTC.search(comment) if comment is not None else None
+        if rustc is not None:
+            records.append(
+                {
+                    "component": "rust-std",
+                    "version": rustc.group(1).decode(),
+                    "evidence": f"'{rustc.group(0).decode()}' in .comment",
+                }
+            )
+        else:
+            rodata = elf_section(content, b".rodata")
+            remapped = _DEBIAN_RUSTC.search(rodata) if rodata is not None else None
+            if remapped is not None:
                 records.append(
                     {
                         "component": "rust-std",
-                        "version": rustc.group(1).decode(),
-                        "evidence": f"'{rustc.group(0).decode()}' in .comment",
+                        "version": remapped.group(1).decode(),
+                        "evidence": f"Debian's rustc source path {remapped.group(0).decode()}"
+                        " in .rodata",
                     }
                 )
         return records or None
