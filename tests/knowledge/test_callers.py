@@ -202,3 +202,78 @@ def test_unknown_component_syscall_or_unreadable_version() -> None:
     assert reactions("go", "go1.23.0", "no_such_call") == ()
     # no digits: treated like an unknown version
     assert len(reactions("go", "devel", "getrandom")) == 2
+
+
+# ------------------------------------------------------------------------------ system libraries
+
+
+def test_util_linux_openat2_helper_exists_from_2_41_5_and_falls_back_on_enosys_only() -> None:
+    # ul_open_no_symlinks: added in 2.41.5, absent from 2.42.0/2.42.1, back in 2.42.2
+    for absent in ("2.38.1", "2.41.4", "2.42", "2.42.1"):
+        assert reactions("util-linux", absent, "openat2") == (), absent
+    for version in ("2.41.5", "2.42.2"):
+        reaction = only(reactions("util-linux", version, "openat2"))
+        assert reaction.via == "syscall()"
+        assert reaction.outcome("ENOSYS") == "fallback"
+        assert reaction.outcome("EPERM") == "error-returned"
+        assert reaction.condition is not None and "mnt_context_get_target_fd" in reaction.condition
+    assert "loop" in str(only(reactions("util-linux", "2.42.2", "openat2")).condition)
+
+
+def test_libmount_statmount_and_listmount_return_the_error_to_the_program() -> None:
+    """libmount 2.41 probes both calls and hands 'unsupported' back; it never falls back to
+    mountinfo by itself, and only programs that ask for the API issue them."""
+    for name in ("statmount", "listmount"):
+        assert reactions("util-linux", "2.38.1", name) == ()
+        reaction = only(reactions("util-linux", "2.41.5", name))
+        assert reaction.on_failure == "error-returned"
+        assert reaction.outcome("ENOSYS") == reaction.outcome("EPERM") == "error-returned"
+        assert reaction.condition is not None and "findmnt --kernel=listmount" in (
+            reaction.condition
+        )
+        assert reaction.source.startswith("https://github.com/util-linux/util-linux/blob/v2.41.5/")
+
+
+def test_libmount_new_mount_api_falls_back_to_mount2_on_enosys() -> None:
+    for name in ("open_tree", "fsopen", "mount_setattr"):
+        reaction = only(reactions("util-linux", "2.41.5", name))
+        assert reaction.via == f"libc:{name}"
+        assert reaction.outcome("ENOSYS") == "fallback"
+        assert reaction.outcome("EPERM") == "error-returned"
+
+
+def test_setpriv_landlock_is_fatal_and_only_with_its_options() -> None:
+    assert reactions("util-linux", "2.39.3", "landlock_create_ruleset") == ()
+    for name in ("landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"):
+        reaction = only(reactions("util-linux", "2.41.5", name))
+        assert reaction.outcome("ENOSYS") == reaction.outcome("EPERM") == "fatal"
+        assert "--landlock-access" in str(reaction.condition)
+
+
+def test_libbsd_closefrom_falls_back_on_any_error() -> None:
+    for version in ("0.11.7", "0.12.2", None):
+        reaction = only(reactions("libbsd", version, "close_range"))
+        assert reaction.outcome("EPERM") == reaction.outcome("ENOSYS") == "fallback"
+        assert reaction.certain
+
+
+def test_libsystemd_invocation_id_keyring_eperm_is_graceful_where_read() -> None:
+    # Debian trixie (257.13) and bookworm (252.39, a stable backport): EPERM from a profile
+    # blocking the keyring means "no invocation ID", as ENOSYS does
+    for version in ("257.13", "258.1", "252.39"):
+        reaction = only(reactions("libsystemd", version, "request_key"))
+        assert reaction.outcome("EPERM") == reaction.outcome("ENOSYS") == "fallback", version
+        assert "$INVOCATION_ID" in str(reaction.condition)
+    # releases not read stay unknown: the change is from 2025, its backports are not all known
+    for version in ("252.38", "254.5", "257.12"):
+        assert reactions("libsystemd", version, "request_key") == (), version
+    assert only(reactions("libsystemd", "257.13", "keyctl")).on_failure == "error-returned"
+
+
+def test_openssl_secure_heap_mlock2_never_breaks_the_heap() -> None:
+    for version in ("3.0.19", "3.5.9"):
+        reaction = only(reactions("openssl", version, "mlock2"))
+        assert reaction.outcome("ENOSYS") == "fallback"
+        assert reaction.outcome("EPERM") == "ignored"
+        assert "CRYPTO_secure_malloc_init" in str(reaction.condition)
+    assert reactions("openssl", "1.1.0l", "mlock2") == ()
