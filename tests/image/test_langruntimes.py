@@ -391,3 +391,57 @@ def test_real_debian_images_name_their_runtimes_as_dpkg_does(
         }
         assert calls["cpython"][0].outcome("EPERM") == "fallback"
         assert calls["openssl"][0].outcome("EPERM") == "error-returned"
+
+
+def test_system_libraries_and_util_linux_programs_dated_by_their_packages(
+    tmp_path: Path,
+) -> None:
+    """libmount, libbsd and libsystemd by file name, util-linux's programs by name in a bin
+    directory; each dated by the package that ships it. A name util-linux shares with shadow
+    (login) counts only when its package was built from util-linux, and a program name without
+    any util-linux package (busybox's links) is nobody's."""
+    elf = TRUE.read_bytes()
+
+    def package(name: str, version: str, source: str | None = None) -> str:
+        extra = f"Source: {source}\n" if source else ""
+        return (
+            f"Package: {name}\nStatus: install ok installed\nArchitecture: amd64\n{extra}"
+            f"Version: {version}\n\n"
+        )
+
+    status = (
+        package("util-linux", "2.41.5-0+deb13u1")
+        + package("libmount1", "2.41.5-0+deb13u1", "util-linux")
+        + package("login", "1:4.13+dfsg1-1", "shadow")
+        + package("libbsd0", "0.12.2-2", "libbsd")
+        + package("libsystemd0", "257.13-1~deb13u1", "systemd")
+    )
+    files = [
+        file("var/lib/dpkg/status", status),
+        file("usr/bin/choom", elf, mode=0o755),
+        file("usr/bin/setpriv", elf, mode=0o755),
+        file("usr/bin/login", elf, mode=0o755),  # shadow's here
+        file("usr/share/doc/util-linux/setpriv", "not a program"),
+        file(f"{MULTIARCH}/libmount.so.1.1.0", elf),
+        file(f"{MULTIARCH}/libbsd.so.0.12.2", elf),
+        file(f"{MULTIARCH}/libsystemd.so.0.40.0", elf),
+    ]
+    layout = OciLayout(tmp_path / "img")
+    layout.add_image([layer_tar(files)])
+    (profile,) = scan(f"oci:{layout.root}", ScanOptions(cache_dir=tmp_path / "c"))
+    found = {r.location: (r.component, r.version) for r in profile.runtimes}
+    assert found["/usr/bin/choom"] == ("util-linux", "2.41.5")
+    assert found["/usr/bin/setpriv"] == ("util-linux", "2.41.5")
+    assert found[f"/{MULTIARCH}/libmount.so.1.1.0"] == ("util-linux", "2.41.5")
+    assert found[f"/{MULTIARCH}/libbsd.so.0.12.2"] == ("libbsd", "0.12.2")
+    assert found[f"/{MULTIARCH}/libsystemd.so.0.40.0"] == ("libsystemd", "257.13")
+    assert "/usr/bin/login" not in found
+    assert "/usr/share/doc/util-linux/setpriv" not in found
+    (choom,) = reactions_for(profile, "/usr/bin/choom", "openat2")
+    assert choom.reactions[0].outcome("ENOSYS") == "fallback"
+
+    # the same programs with no util-linux package: busybox-style names, no owner known
+    bare = OciLayout(tmp_path / "bare")
+    bare.add_image([layer_tar([file("usr/bin/choom", elf, mode=0o755)])])
+    (profile,) = scan(f"oci:{bare.root}", ScanOptions(cache_dir=tmp_path / "c"))
+    assert of(profile, "util-linux") == []

@@ -15,7 +15,13 @@ version (None when the image does not say), its location and the evidence:
 - GLib/GIO: the library file name (libglib-2.0.so.0.7400.6 is GLib 2.74.6);
 - libuv: the version string inside libuv.so.1*, or bundled inside a `node` executable;
 - OpenSSL: the "OpenSSL x.y.z" banner of libcrypto (libssl takes its sibling's version);
-- Node.js: its release URL built into the `node` executable.
+- Node.js: its release URL built into the `node` executable;
+- system libraries with a caller model (util-linux's libmount, libblkid, libsmartcols and
+  libfdisk, libbsd, libsystemd): the library file name, dated by the package that ships it;
+- util-linux's programs (setpriv, choom, lsblk...): their name in a bin directory, counted only
+  when a util-linux package dates them (busybox links carry the same names).
+
+The file-name and package tables are in image/runtimetables.
 
 `detect` builds the list (the scan stores it as ImageProfile.runtimes); `runtimes_for` answers
 which runtimes decide the fate of one binary's calls; `reactions_for` joins that with the caller
@@ -31,36 +37,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from portwise.image.runtimes import jvms
+from portwise.image.runtimetables import (
+    NAMES,
+    OWN_CODE_ONLY,
+    PACKAGES,
+    SHARED_PROGRAMS,
+    SYSTEM_LIBRARIES,
+)
 from portwise.knowledge.callers import CallerReaction, components, reactions
 from portwise.lastcall import last_call
 from portwise.model.image import ElfBinary, FileEntry, ImageProfile, Package, RuntimeComponent
 
-# base names worth a look, matched by one expression over the joined paths (a Python loop over
-# every file of a large image costs more than the whole detection)
-_NAMES = re.compile(
-    r"/(?:"
-    r"lib(?:glib|gio|gobject|gmodule|gthread)-2\.0\.so\.0\.(?P<glib>\d+)\.(?P<glib_rev>\d+)"
-    r"|libpython(?P<pylib>3\.\d+)[a-z]*\.so(?:\.\d+)*"
-    r"|python(?P<pybin>3\.\d+)"
-    r"|libuv\.so\.1(?:\.\d+)*"
-    r"|lib(?:crypto|ssl)\.so\.\d+(?:\.\d+)*"
-    r")$",
-    re.MULTILINE,
-)
 _PY_LIB_DIR = re.compile(r"/lib(?:64)?/python(3\.\d+)/")
 # extension modules name the interpreter they were built for: _json.cpython-311-x86_64-linux-gnu.so
 _PY_EXT_TAG = re.compile(r"\.cpython-3(\d+)[a-z]*-[^/]*\.so$")
 _PY_ABI3 = re.compile(r"\.abi3\.so$")
-
-# package names whose version stands for a runtime the files did not date
-_PACKAGES: dict[str, re.Pattern[str]] = {
-    "glib": re.compile(r"^(?:libglib2\.0-0(?:t64)?|glib2)$"),
-    "libuv": re.compile(r"^(?:libuv1(?:t64)?|libuv)$"),
-    "openssl": re.compile(
-        r"^(?:libssl3(?:t64)?|libssl1\.1|libssl1\.0\.[02]|openssl-libs|libcrypto3)$"
-    ),
-    "nodejs": re.compile(r"^nodejs$"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +117,22 @@ def detect(image: ImageProfile) -> tuple[RuntimeComponent, ...]:
         for runtime in _from_jvms(image):
             add(runtime)
     refined = [_refine(r, found, image.packages) for r in found.values()]
-    return tuple(sorted(refined, key=lambda r: (r.component, r.location)))
+    kept = [r for r in refined if _owned(r, image.packages)]
+    return tuple(sorted(kept, key=lambda r: (r.component, r.location)))
+
+
+def _owned(runtime: RuntimeComponent, packages: Sequence[Package]) -> bool:
+    """False for a util-linux program name whose owner is not known: no util-linux package
+    dates it (busybox's links, another implementation), or a name other projects ship too whose
+    package was not built from util-linux."""
+    if runtime.component != "util-linux" or not runtime.evidence.startswith("util-linux program"):
+        return True
+    if runtime.version is None:
+        return False
+    wanted = SHARED_PROGRAMS.get(posixpath.basename(runtime.location))
+    return wanted is None or any(
+        p.name == wanted and p.source_name == "util-linux" for p in packages
+    )
 
 
 def _from_binary(binary: ElfBinary) -> list[RuntimeComponent]:
@@ -174,7 +180,7 @@ def _from_file_names(
     modes = {f.path: f.mode for f in wanted}
     text = "\n".join([f.path for f in wanted])
     out = []
-    for m in _NAMES.finditer(text):
+    for m in NAMES.finditer(text):
         path = text[text.rfind("\n", 0, m.start()) + 1 : m.end()]
         base = posixpath.basename(path)
         if elf_paths and path not in elf_paths:
@@ -210,6 +216,28 @@ def _from_file_names(
                     version=m["pybin"],
                     location=path,
                     evidence=f"interpreter file name {base}",
+                )
+            )
+        elif m["syslib"] is not None:
+            out.append(
+                RuntimeComponent(
+                    component=SYSTEM_LIBRARIES[m["syslib"]],
+                    version=None,
+                    location=path,
+                    evidence=f"library {base}",
+                )
+            )
+        elif m["program"] is not None:
+            if posixpath.basename(posixpath.dirname(path)) not in ("bin", "sbin") or not (
+                path in elf_paths or modes[path] & 0o111
+            ):
+                continue
+            out.append(
+                RuntimeComponent(
+                    component="util-linux",
+                    version=None,
+                    location=path,
+                    evidence=f"util-linux program {base}",
                 )
             )
         elif base.startswith("libuv"):
@@ -289,7 +317,7 @@ def _refine(
             )
     if runtime.component == "cpython":
         return _refine_python(runtime, packages)
-    pattern = _PACKAGES.get(runtime.component)
+    pattern = PACKAGES.get(runtime.component)
     if pattern is None:
         return runtime
     for package in packages:
@@ -327,7 +355,9 @@ def runtimes_for(image: ImageProfile, path: str) -> tuple[RuntimeComponent, ...]
     (a Go or Rust program, node, libpython, python3.X), the libraries it links by DT_NEEDED
     (libglib, libuv, libssl/libcrypto, libpython), the JDK whose home holds it, and the CPython
     an extension module is built for (its lib/python3.X directory or its cpython-3XX tag; every
-    CPython for an abi3 module). Several copies of one library all count."""
+    CPython for an abi3 module). Several copies of one library all count. System libraries
+    whose code is only their own (libmount, libbsd, libsystemd: OWN_CODE_ONLY) count for their
+    own file only: a program linking libsystemd issues its own calls, not libsystemd's."""
     index = _index(image)
     binary = index.binaries.get(path)
     needed = tuple(binary.needed) if binary is not None else ()
@@ -335,9 +365,12 @@ def runtimes_for(image: ImageProfile, path: str) -> tuple[RuntimeComponent, ...]
     out: list[RuntimeComponent] = []
     for runtime in index.runtimes:
         base = posixpath.basename(runtime.location)
-        if (
-            runtime.location == path
-            or any(base == name or base.startswith(name + ".") for name in needed)
+        if runtime.location == path:
+            out.append(runtime)
+        elif runtime.component in OWN_CODE_ONLY:
+            continue
+        elif (
+            any(base == name or base.startswith(name + ".") for name in needed)
             or (runtime.component == "openjdk" and path.startswith(runtime.location + "/"))
             or (
                 python is not None
