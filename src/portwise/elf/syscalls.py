@@ -23,21 +23,20 @@ A syscall present in a binary is not a requirement: Go and glibc try new calls a
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 from portwise.elf import syscalls_arm64, syscalls_x86
-from portwise.elf.gofunc import Functions, functions, in_file
+from portwise.elf.gofunc import functions, in_file
 from portwise.elf.parse import ElfFile
+from portwise.elf.regions import SHF_EXECINSTR, Regions, code_ranges
 from portwise.elf.relocs import import_slots
 from portwise.elf.walk import Loc, Op, apply
 from portwise.knowledge import syscalls as table
 
-SHF_EXECINSTR, SHT_NOBITS, PF_X, PT_LOAD = 0x4, 8, 0x1, 1
 TRACE_BUDGET = 4096  # walk-back states per site: far above real code, bounds hostile loops
 MAX_WRAPPERS = 512
 MAX_SHOWN = 8
@@ -80,92 +79,6 @@ def _arch_module(elf: ElfFile) -> ModuleType | None:
 
 
 _ARCHES: dict[str, ModuleType] = {"x86-64": syscalls_x86, "aarch64": syscalls_arm64}
-
-# ---------------------------------------------------------------- regions
-
-
-@dataclass(frozen=True, slots=True)
-class _Range:
-    addr: int
-    offset: int
-    size: int
-
-
-def _code_ranges(elf: ElfFile, data: bytes) -> tuple[list[_Range], list[str]]:
-    problems: list[str] = []
-    found = [
-        _Range(s.addr, s.offset, s.size)
-        for s in elf.sections
-        if s.flags & SHF_EXECINSTR and s.type != SHT_NOBITS and s.size
-    ]
-    if not found:
-        found = [
-            _Range(s.vaddr, s.offset, s.filesz)
-            for s in elf.segments
-            if s.type == PT_LOAD and s.flags & PF_X and s.filesz
-        ]
-    ranges: list[_Range] = []
-    for r in sorted(found, key=lambda r: r.addr):
-        if not in_file(data, r.offset, r.size):
-            problems.append(f"code at {r.addr:#x} lies outside the file")
-        elif ranges and r.addr < ranges[-1].addr + ranges[-1].size:
-            problems.append(f"code at {r.addr:#x} overlaps other code")
-        else:
-            ranges.append(r)
-    return ranges, problems
-
-
-class _Regions:
-    """Functions and the gaps between them, in address order, inside the code ranges."""
-
-    def __init__(self, ranges: list[_Range], funcs: Functions) -> None:
-        self.inferred = funcs.inferred
-        self.ranges = ranges
-        # plain local appends: this runs over every function of every scanned file
-        starts: list[int] = []
-        ends: list[int] = []
-        is_func: list[bool] = []
-        range_of: list[int] = []
-        sizes = funcs.starts
-        ordered = sorted(sizes)
-        for number, r in enumerate(ranges):
-            top = r.addr + r.size
-            inside = ordered[bisect_left(ordered, r.addr) : bisect_left(ordered, top)]
-            cursor = r.addr
-            nexts = [*inside[1:], top] if inside else []
-            for start, nxt in zip(inside, nexts, strict=True):
-                if start > cursor:
-                    starts.append(cursor)
-                    ends.append(start)
-                    is_func.append(False)
-                    range_of.append(number)
-                size = sizes[start]
-                end = min(start + size, nxt) if size else nxt
-                starts.append(start)
-                ends.append(end)
-                is_func.append(True)
-                range_of.append(number)
-                cursor = end
-            if cursor < top:
-                starts.append(cursor)
-                ends.append(top)
-                is_func.append(False)
-                range_of.append(number)
-        self.starts, self.ends, self.is_func, self.range_of = starts, ends, is_func, range_of
-        inferred = self.inferred
-        self.trusted = [f and s not in inferred for s, f in zip(starts, is_func, strict=True)]
-
-    def find(self, addr: int) -> int | None:
-        i = bisect_right(self.starts, addr) - 1
-        return i if i >= 0 and addr < self.ends[i] else None
-
-    def overlapping(self, lo: int, hi: int) -> Iterator[int]:
-        i = max(bisect_right(self.starts, lo) - 1, 0)
-        while i < len(self.starts) and self.starts[i] < hi:
-            if self.ends[i] > lo:
-                yield i
-            i += 1
-
 
 @dataclass(slots=True)
 class _Decoded:
@@ -223,10 +136,10 @@ class _Scanner:
         self.seed_entries: set[int] = set()
         self.fast = True
         self.all_decoded = False
-        self.ranges, problems = _code_ranges(elf, data)
+        self.ranges, problems = code_ranges(elf, data)
         self.funcs = functions(elf, data)
         self.problems = problems + self.funcs.problems
-        self.regions = _Regions(self.ranges, self.funcs)
+        self.regions = Regions(self.ranges, self.funcs)
         self.candidates = [
             r.addr + offset
             for r in self.ranges
@@ -270,7 +183,7 @@ class _Scanner:
             if target not in self.funcs.starts:
                 self.funcs.starts[target] = 0
                 self.funcs.inferred.add(target)
-        self.regions = _Regions(self.ranges, self.funcs)
+        self.regions = Regions(self.ranges, self.funcs)
 
     # decoding ------------------------------------------------------------
     def decode(self, ri: int) -> _Decoded:
@@ -629,7 +542,7 @@ def scan_syscalls(elf: ElfFile, data: bytes, *, fast: bool = True) -> SyscallSca
     arch = _arch_module(elf)
     if arch is None:
         return None
-    ranges, problems = _code_ranges(elf, data)
+    ranges, problems = code_ranges(elf, data)
     generic = any(i.name in GENERIC for i in elf.imports)
     if not generic and not any(arch.raw_sites(data[r.offset : r.offset + r.size]) for r in ranges):
         # raw bytes are a superset of the instructions: no candidate, nothing to decode
