@@ -29,13 +29,17 @@ import subprocess
 import tempfile
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from accuracy import hosts, images, probes, tally
-from accuracy.calls import calls_made
+from accuracy.calls import calls_made, files_used
 from accuracy.enforce import oci_filter
 
 import portwise
+from portwise.image.binaries import summarize
+from portwise.image.langruntimes import reactions_for
+from portwise.image.runtimes import resolve
 from portwise.image.scan import ScanOptions, scan
 from portwise.model.image import ImageProfile
 from portwise.model.verdict import Verdict
@@ -60,14 +64,26 @@ def _source() -> str:
     return f"portwise from {src} at {head or '?'}" + (" with uncommitted changes" if dirty else "")
 
 
-def _exercised(engine: BundleEngine, probe: Probe) -> set[str]:
-    """Every syscall of an unconstrained run, under strace -f."""
+def _exercised(engine: BundleEngine, probe: Probe) -> tuple[set[str], set[str], set[str]]:
+    """Every syscall of an unconstrained run under strace -f, and the programs it executed and
+    the files it opened (its shared libraries among them)."""
     strace = shutil.which("strace") or "strace"
     with tempfile.TemporaryDirectory(prefix="accuracy-trace-") as tmp:
         out = Path(tmp) / "trace"
         engine.run(probe.argv, TIMEOUT, wrap=[strace, "-f", "-Y", "-qq", "-s", "0", "-o", str(out)])
         text = out.read_text(errors="replace") if out.exists() else ""
-    return calls_made(text, probe.argv[0])
+    executed, opened = files_used(text, probe.argv[0])
+    return calls_made(text, probe.argv[0]), executed, opened
+
+
+def own_programs(image: ImageProfile, executed: set[str], opened: set[str]) -> ImageProfile:
+    """The image reduced to the ELF files a probe ran or loaded, with their syscall uses
+    summarised as the scan does: `portwise check` on it judges that probe's programs only."""
+    files = {f.path: f for f in image.files}
+    paths = {resolve(files, p) for p in executed | opened}
+    binaries = [b for b in image.binaries if b.path in paths]
+    summary = summarize(binaries, list(image.libc), partial(reactions_for, image))
+    return image.model_copy(update={"binaries": binaries, "binary_summary": summary})
 
 
 def _subjects(probe: Probe, verdict: Verdict) -> list[str]:
@@ -103,13 +119,18 @@ def bench_image(
         present = [p for p in battery if not missing(p, image)]
         measured: dict[str, Probe] = {}
         unconstrained: dict[tuple[str, str], int | None] = {}
+        own: dict[str, ImageProfile] = {}
         for p in present:
-            calls = _exercised(engines[runtimes[-1]], p)  # runc when the variants use it
+            calls, executed, opened = _exercised(engines[runtimes[-1]], p)  # runc if used
             measured[p.name] = replace(p, exercises=tuple(sorted(calls)))
+            own[p.name] = own_programs(image, executed, opened)
             for rt, engine in engines.items():
                 unconstrained[rt, p.name] = engine.run(p.argv, TIMEOUT).exit_code
-        for variant, verdict in zip(variants, verdicts, strict=True):
-            host = variant.host()
+        hosts_all = [v.host() for v in variants]
+        names = sorted(own)
+        own_matrix = check([own[n] for n in names], hosts_all)
+        for h, (variant, verdict) in enumerate(zip(variants, verdicts, strict=True)):
+            host = hosts_all[h]
             emulation: Emulation = plan(host, image)
             engine = engines[variant.runtime]
             # portwise test's own filter (from the model), for the cross-check
@@ -132,6 +153,9 @@ def bench_image(
                     verdict.status,
                     subjects=_subjects(probe, verdict),
                 )
+                if p.name in own:
+                    mine = own_matrix.verdict(names.index(p.name), h)
+                    rec.predicted_own = predict(probe, mine, engine.emulation.unreproduced)
                 records.append(rec)
                 if p.name not in measured:
                     rec.why = "program not in the image"
@@ -192,6 +216,11 @@ def main() -> None:
         print(f"  {ref}: {judged} judged runs ({time.perf_counter() - start:.0f} s)", flush=True)
     lines, figures = tally.summary(records)
     print("\n".join(lines))
+    own_lines, own_figures = tally.summary([replace(r, predicted=r.predicted_own) for r in records])
+    print("\njudged on the programs each probe ran (check on the image reduced to the ELF files")
+    print("it executed or opened, as strace saw them):")
+    print("\n".join(line for line in own_lines if not line.lstrip().startswith("pair")))
+    figures["own_programs"] = own_figures["probe"]
     print("\n".join(tally.by_variant(records)))
     wrong = tally.disagreements(records)
     print(f"\ndisagreements ({len(wrong)}; a RISK prediction counts as one), grouped:")

@@ -24,6 +24,7 @@ class Record:
     failed_calls: list[str] = field(default_factory=list)  # from strace: "clone3 EPERM"
     why: str = ""
     emulated: str = ""  # the outcome under portwise test's own filter (the model's answers)
+    predicted_own: str = "risk"  # predict() on the verdict of the programs the probe ran
 
     def culprit(self) -> bool | None:
         """For an observed failure: is a denied call the trace saw named by a finding?"""
