@@ -33,7 +33,7 @@ from functools import partial
 from pathlib import Path
 
 from accuracy import hosts, images, probes, tally
-from accuracy.calls import calls_made, files_used
+from accuracy.calls import traced
 from accuracy.enforce import oci_filter
 
 import portwise
@@ -72,8 +72,7 @@ def _exercised(engine: BundleEngine, probe: Probe) -> tuple[set[str], set[str], 
         out = Path(tmp) / "trace"
         engine.run(probe.argv, TIMEOUT, wrap=[strace, "-f", "-Y", "-qq", "-s", "0", "-o", str(out)])
         text = out.read_text(errors="replace") if out.exists() else ""
-    executed, opened = files_used(text, probe.argv[0])
-    return calls_made(text, probe.argv[0]), executed, opened
+    return traced(text, probe.argv[0])
 
 
 def own_programs(image: ImageProfile, executed: set[str], opened: set[str]) -> ImageProfile:

@@ -16,38 +16,17 @@ _EXEC = re.compile(r'^\("([^"]+)"')
 RUNTIMES = ("runc", "crun")
 
 
-def calls_made(text: str, program: str) -> set[str]:
-    started = False
-    pending: dict[int, str] = {}
-    found: set[str] = set()
-    for raw in text.splitlines():
-        m = _LINE.match(raw)
-        if not m:
-            continue
-        pid, comm, call, rest = int(m.group(1)), m.group(2), m.group(3), m.group(4)
-        if call == "execve":
-            path = _EXEC.match(rest)
-            if path:
-                pending[pid] = path.group(1)
-            if rest.rstrip().endswith("= 0") and pid in pending:
-                executed = pending.pop(pid)
-                started = started or executed == program
-        if started and not comm.startswith(RUNTIMES):
-            found.add(call)
-    return found
-
-
 _OPENED = re.compile(r'^\((?:AT_FDCWD|\d+(?:<[^>]*>)?), "([^"]+)", [^)]*\) = \d+')
 
 
-def files_used(text: str, program: str) -> tuple[set[str], set[str]]:
-    """(programs executed, files opened) by the probe's processes, paths as in the image.
-
-    Opened files (shared libraries, dlopen'd modules and all) and executed programs are paths
-    as the processes named them, successful calls only: resolve them through the image's links.
-    """
+def traced(text: str, program: str) -> tuple[set[str], set[str], set[str]]:
+    """(calls, programs executed, files opened) of the probe's processes, from the execve of
+    `program` on. Opened files (shared libraries, dlopen'd modules) and executed programs are
+    paths as the processes named them, successful calls only: resolve them through the
+    image's links."""
     started = False
     pending: dict[int, str] = {}
+    calls: set[str] = set()
     executed: set[str] = set()
     opened: set[str] = set()
     for raw in text.splitlines():
@@ -64,8 +43,11 @@ def files_used(text: str, program: str) -> tuple[set[str], set[str]]:
                 started = started or done == program
                 if started:
                     executed.add(done)
-        elif started and call in ("openat", "open") and not comm.startswith(RUNTIMES):
+        if not started or comm.startswith(RUNTIMES):
+            continue
+        calls.add(call)
+        if call in ("openat", "open"):
             found = _OPENED.match(rest)
             if found:
                 opened.add(found.group(1))
-    return executed, opened
+    return calls, executed, opened

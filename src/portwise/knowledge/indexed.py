@@ -1,4 +1,5 @@
-"""A knowledge data file loaded once: validated model, content digest and an index of entries.
+"""A knowledge data file loaded once: validated model, content digest and an index of entries;
+and the record types every such file shares (frozen records, sources).
 
 The libc and caller models share this shape: entries looked up by (family or component, name),
 and a version string that changes with any edit of the data (it is part of cache keys).
@@ -10,9 +11,31 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import Generic, TypeVar
+from typing import Generic, Self, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Frozen(BaseModel):
+    """Knowledge records: unknown keys are errors, values never change once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(Frozen):
+    """Where a fact comes from: an https URL, a short quote in our words, more URLs."""
+
+    url: str = Field(pattern=r"^https://")
+    quote: str = Field(min_length=10)
+    also: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _urls(self) -> Self:
+        for url in self.also:
+            if not url.startswith("https://"):
+                raise ValueError(f"not an https URL: {url!r}")
+        return self
+
 
 M = TypeVar("M", bound=BaseModel)
 E = TypeVar("E")

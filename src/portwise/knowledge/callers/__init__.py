@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal, Self, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from portwise.knowledge.indexed import Indexed, load_indexed
+from portwise.knowledge.indexed import Frozen, Indexed, Source, load_indexed
 from portwise.versions import version_key
 
 OnFailure = Literal["fallback-on-enosys", "fallback-on-any", "ignored", "error-returned", "fatal"]
@@ -43,24 +43,7 @@ _ERRNO = re.compile(r"E[A-Z0-9]+\Z")
 _VIA = re.compile(r"(?:direct|syscall\(\)|(?:libc|dlsym):[a-z_][a-z0-9_]*)\Z")
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Source(_Frozen):
-    url: str = Field(pattern=r"^https://")
-    quote: str = Field(min_length=10)
-    also: tuple[str, ...] = ()
-
-    @model_validator(mode="after")
-    def _urls(self) -> Self:
-        for url in self.also:
-            if not url.startswith("https://"):
-                raise ValueError(f"not an https URL: {url!r}")
-        return self
-
-
-class Entry(_Frozen):
+class Entry(Frozen):
     """How one component reacts to failures of some calls over a version range."""
 
     id: str = Field(min_length=3)
@@ -118,7 +101,7 @@ class Entry(_Frozen):
         return self
 
 
-class CallersModel(_Frozen):
+class CallersModel(Frozen):
     schema_version: Literal[1]
     model_version: str = Field(min_length=1)
     description: str

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal, Self, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from portwise.knowledge.indexed import Indexed, load_indexed
+from portwise.knowledge.indexed import Frozen, Indexed, Source, load_indexed
 
 OnFailure = Literal["fallback-on-enosys", "fallback-on-any", "ignored", "error-returned", "fatal"]
 ON_FAILURE_CLASSES: frozenset[str] = frozenset(get_args(OnFailure))
@@ -33,24 +33,7 @@ _LEADING_VERSION = re.compile(r"\d+(?:\.\d+)*")
 _ERRNO = re.compile(r"E[A-Z0-9]+\Z")
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Source(_Frozen):
-    url: str = Field(pattern=r"^https://")
-    quote: str = Field(min_length=10)
-    also: tuple[str, ...] = ()
-
-    @model_validator(mode="after")
-    def _urls(self) -> Self:
-        for url in self.also:
-            if not url.startswith("https://"):
-                raise ValueError(f"not an https URL: {url!r}")
-        return self
-
-
-class Step(_Frozen):
+class Step(Frozen):
     """One system call; fallback_errnos say which errors send the library to the next step."""
 
     syscall: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
@@ -76,7 +59,7 @@ class Step(_Frozen):
         return self
 
 
-class Entry(_Frozen):
+class Entry(Frozen):
     """A behaviour of some functions of one libc over a version range and some architectures."""
 
     id: str = Field(min_length=3)
@@ -118,14 +101,14 @@ class Entry(_Frozen):
         return self
 
 
-class Note(_Frozen):
+class Note(Frozen):
     id: str
     family: Literal["glibc", "musl"]
     text: str = Field(min_length=10)
     source: Source
 
 
-class LibcModel(_Frozen):
+class LibcModel(Frozen):
     schema_version: Literal[1]
     model_version: str = Field(min_length=1)
     description: str
