@@ -2,8 +2,9 @@
 
 The trace covers the OCI runtime too; its calls are noise. Container pids live in their own
 namespace, so children cannot be followed by the pids clone returns; instead, from the execve
-of the probe's program on, every program executed successfully names the processes (and their
-threads, which share the name) that belong to the probe. Denials (EPERM, ENOSYS, EACCES) first.
+of the probe's program on, every line not issued by the runtime itself (runc, crun and their
+threads, by name) belongs to the probe, whatever its threads call themselves: a JVM renames
+them ("VM Thread", "GC Thread#0"). Denials (EPERM, ENOSYS, EACCES) first.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ _LINE = re.compile(r"^(\d+)<([^>]*)>\s+(?:<\.\.\. )?([a-z0-9_]+)(.*)$")
 _EXEC = re.compile(r'^\("([^"]+)"')
 _FAILED = re.compile(r"= -1 (E[A-Z0-9]+)")
 DENIALS = ("EPERM", "ENOSYS", "EACCES")
+RUNTIMES = ("runc", "crun", "conmon", "podman")
 
 
 def failed_calls(text: str, program: str) -> list[str]:
     """`clone3 EPERM`-style entries, first occurrence order, for the probe's processes only."""
     started = False
-    names: set[str] = set()
     pending: dict[int, str] = {}
     found: dict[str, None] = {}
     for raw in text.splitlines():
@@ -32,12 +33,9 @@ def failed_calls(text: str, program: str) -> list[str]:
             if path:
                 pending[pid] = path.group(1)
             if rest.rstrip().endswith("= 0") and pid in pending:
-                executed = pending.pop(pid)
-                started = started or executed == program
-                if started:
-                    names.add(executed.rsplit("/", 1)[-1][:15])  # the kernel's comm length
+                started = started or pending.pop(pid) == program
             continue
-        if not started or comm not in names:
+        if not started or comm.startswith(RUNTIMES):
             continue
         failed = _FAILED.search(rest)
         if failed:
