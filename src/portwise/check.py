@@ -17,6 +17,7 @@ from portwise import __version__
 from portwise.errors import UsageError
 from portwise.host.catalog import catalog_names, load_catalog_host
 from portwise.host.collect import collect_host
+from portwise.host.meaning import checked
 from portwise.image.scan import LayerProgress, ScanOptions, scan
 from portwise.knowledge import incidents, seccomp
 from portwise.knowledge.libc import model_version
@@ -74,7 +75,8 @@ def load_host(spec: str, catalogs: Sequence[Path] = ()) -> HostProfile:
         if not path.is_file():
             raise UsageError(f"host profile file {spec} does not exist")
         try:
-            return HostProfile.model_validate_json(path.read_text(encoding="utf-8"))
+            host = HostProfile.model_validate_json(path.read_text(encoding="utf-8"))
+            return checked(host, f"host profile {spec}")
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"host profile {spec}: cannot be read: {exc}") from exc
         except ValidationError as exc:

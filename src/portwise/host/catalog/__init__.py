@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from portwise.errors import UsageError
+from portwise.host.meaning import checked
 from portwise.model.host import HostProfile
 
 CATALOG_DIR = Path(__file__).resolve().parent
@@ -68,7 +69,7 @@ def _load_file(path: Path) -> HostProfile:
         raise UsageError(
             f"catalog file {path}: name {profile.name!r} does not match the file name {expected!r}"
         )
-    return profile
+    return checked(profile, f"catalog file {path}")
 
 
 def load_catalog_host(name: str, extra_dirs: Sequence[Path] = ()) -> HostProfile:

@@ -1,0 +1,64 @@
+"""Host profiles read from files are checked for meaning, not only for types.
+
+A hand-written or foreign-tool profile says `x86_64` or `amd64` where portwise says `x86-64`,
+`v3` for `x86-64-v3`, or names a seccomp profile portwise has no data for. The usual aliases
+are accepted and written the one way the rules compare; anything else is a usage error that
+names the file, the field and the valid values, instead of a wrong verdict later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portwise.errors import UsageError
+from portwise.host.kernel import MACHINE_NAMES
+from portwise.host.seccomp_table import UNCONFINED
+from portwise.knowledge import seccomp
+from portwise.knowledge.architectures import OCI_ARCHITECTURES
+from portwise.knowledge.cpu_levels import LEVEL_ORDER
+from portwise.model.host import HostProfile
+
+MACHINES: dict[str, str] = {
+    **{machine: machine for machine, _ in OCI_ARCHITECTURES.values()},
+    **{oci: machine for oci, (machine, _) in OCI_ARCHITECTURES.items()},
+    **{qemu: machine for machine, qemu in OCI_ARCHITECTURES.values()},
+    **MACHINE_NAMES,  # uname -m
+}
+LEVELS: dict[str, str] = {
+    **{level: level for level in LEVEL_ORDER},
+    **{level.removeprefix("x86-64-"): level for level in LEVEL_ORDER},
+    "x86_64": LEVEL_ORDER[0],
+    "x86-64": LEVEL_ORDER[0],
+}
+
+
+def _fix(data: dict[str, Any], where: str, path: tuple[str, str], names: dict[str, str]) -> None:
+    fact = data[path[0]][path[1]]
+    value = fact.get("value")
+    if value is None:
+        return
+    canonical = names.get(str(value).lower())
+    if canonical is None:
+        valid = ", ".join(sorted(set(names.values())))
+        raise UsageError(
+            f"{where}: {'.'.join(path)} {value!r} is not one portwise knows; valid: {valid}",
+            hint=f"accepted aliases: {', '.join(sorted(names))}",
+        )
+    fact["value"] = canonical
+
+
+def checked(host: HostProfile, where: str) -> HostProfile:
+    """The profile with aliases written canonically; UsageError for values with no meaning."""
+    data = host.model_dump()
+    _fix(data, where, ("kernel", "architecture"), MACHINES)
+    _fix(data, where, ("cpu", "x86_64_level"), LEVELS)
+    profiles = {name: name for name in [*seccomp.profiles(), UNCONFINED]}
+    profile = data["engines"]["seccomp_profile"].get("value")
+    if profile is not None and profile not in profiles:
+        raise UsageError(
+            f"{where}: engines.seccomp_profile {profile!r} is not a profile portwise has data"
+            f" for; valid: {', '.join(profiles)}",
+            hint="`portwise hosts` shows the catalog; a profile file of your own is judged by"
+            " its content when `portwise host` collects it",
+        )
+    return HostProfile.model_validate(data)
