@@ -316,6 +316,9 @@ def test_command(
         render_run(out, report)
         if recorded:
             err.print(f"recorded in {recorded}", highlight=False)
+    if report.status == "NOT RUN":
+        err.print(f"[bold yellow]not run:[/] {escape(report.not_run_why or '')}", highlight=False)
+        raise typer.Exit(3)
     if report.status == "FAIL":
         raise typer.Exit(2)
     if report.agreement == "disagree":

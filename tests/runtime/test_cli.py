@@ -105,3 +105,30 @@ def test_interrupted_run_leaves_nothing_behind(runtime_images: Path, tmp_path: P
     assert list(work.iterdir()) == []
     sleeping = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True)
     assert sleeping.stdout.strip() == ""
+
+
+def test_nothing_that_ran_is_not_run_never_pass(runtime_images: Path, tmp_path: Path) -> None:
+    """A probe whose program is absent is skipped, and one that fails without the host's
+    constraints too (as a foreign binary with no binfmt handler does: exec format error) says
+    nothing about the host: when no probe ran to an outcome the run is NOT RUN, exit 3."""
+    done = run(
+        "test",
+        image(runtime_images),
+        "--host",
+        "debian-12",
+        "--probe",
+        "/usr/bin/no-such-program",
+        "--probe",
+        "false",
+        "--json",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    )
+    assert done.returncode == 3, done.stderr
+    report = json.loads(done.stdout)
+    assert report["status"] == "NOT RUN"
+    assert report["agreement"] == "inconclusive"
+    assert {p["outcome"] for p in report["probes"]} == {"skipped"}
+    assert "no-such-program" in report["not_run_why"]
+    assert "fails without the host's constraints too" in report["not_run_why"]
+    assert "not run:" in done.stderr

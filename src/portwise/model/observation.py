@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from portwise.model.verdict import Status
 
-RUN_SCHEMA_VERSION = "1.0"
+RUN_SCHEMA_VERSION = "1.1"  # 1.1: status NOT RUN, not_run_why
 Outcome = Literal["pass", "fail", "timeout", "skipped"]
 Agreement = Literal["agree", "disagree", "inconclusive"]
 
@@ -43,7 +43,12 @@ class RunReport(Frozen):
     emulated: list[str]
     not_emulated: list[str] = Field(description="host facts this run could not impose")
     probes: list[ProbeResult]
-    status: Literal["PASS", "FAIL"] = Field(description="PASS when no probe failed")
+    status: Literal["PASS", "FAIL", "NOT RUN"] = Field(
+        description="FAIL when a probe failed; PASS when none failed and at least one ran;"
+        " NOT RUN when no probe ran to an outcome (skipped, timed out, or failing without the"
+        " host's constraints too, e.g. exec format error)"
+    )
+    not_run_why: str | None = Field(None, description="why nothing ran, when NOT RUN")
     predicted: Status = Field(description="portwise check's verdict for the same pair")
     agreement: Agreement
     disagreements: list[str] = Field(default_factory=list)

@@ -9,13 +9,14 @@ from rich.table import Table
 from portwise.model.observation import RunReport
 
 STYLE = {"pass": "green", "fail": "bold red", "timeout": "red", "skipped": "dim"}
+STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "NOT RUN": "bold yellow"}
 AGREE = {"agree": "green", "disagree": "bold red", "inconclusive": "yellow"}
 
 
 def render_run(console: Console, report: RunReport) -> None:
     console.print(
         f"[bold]{escape(report.image)}[/] ({report.platform}) under [bold]{escape(report.host)}[/]"
-        f" on {report.engine}: [{STYLE['pass' if report.status == 'PASS' else 'fail']}]"
+        f" on {report.engine}: [{STATUS_STYLE[report.status]}]"
         f"{report.status}[/], predicted {report.predicted}, "
         f"[{AGREE[report.agreement]}]{report.agreement}[/]",
         highlight=False,

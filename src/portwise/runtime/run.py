@@ -212,11 +212,18 @@ def _report(
         for r in results
         if r.agreement == "disagree"
     ]
-    status: Literal["PASS", "FAIL"] = (
-        "FAIL" if any(r.outcome == "fail" for r in results) else "PASS"
+    ran = [r for r in results if r.outcome in ("pass", "fail")]
+    status: Literal["PASS", "FAIL", "NOT RUN"] = (
+        "FAIL" if any(r.outcome == "fail" for r in ran) else "PASS" if ran else "NOT RUN"
     )
+    why = None
+    if status == "NOT RUN":
+        reasons = dict.fromkeys(f"{r.name}: {r.why or r.outcome}" for r in results)
+        why = "no probe ran to an outcome: " + "; ".join(reasons) if reasons else "no probes"
     agreement: Agreement
-    if disagreements:
+    if status == "NOT RUN":
+        agreement = "inconclusive"
+    elif disagreements:
         agreement = "disagree"
     elif verdict.status == status and any(r.agreement == "agree" for r in results):
         agreement = "agree"
@@ -231,6 +238,7 @@ def _report(
         not_emulated=emulation.not_emulated,
         probes=results,
         status=status,
+        not_run_why=why,
         predicted=verdict.status,
         agreement=agreement,
         disagreements=disagreements,
