@@ -101,6 +101,22 @@ def test_statx_fails_when_libseccomp_does_not_know_the_name(real_profile: ScanRe
     findings = judge(real_profile("debian-bullseye-amd64"), on)
     assert findings["statx"].severity == "fail"
     assert any("libseccomp 2.3.1" in e for e in findings["statx"].evidence.host)
+    # the fix is the library, not an engine whose profile names statx just the same
+    fixes = findings["statx"].mitigations_host
+    assert fixes[0].startswith("libseccomp 2.3.3 or newer, which resolves statx")
+    assert not any(f.startswith("upgrade the engine") for f in fixes)
+    assert "file status cannot be read" in findings["statx"].explanation
+
+
+def test_an_engine_upgrade_is_suggested_only_where_the_answer_changes(
+    real_profile: ScanReal,
+) -> None:
+    """clone3 under docker 20.10.9: 20.10.10 is the first release whose profile answers
+    ENOSYS; every release it names must really answer differently from the failing one."""
+    findings = judge(real_profile("debian-trixie-amd64"), host("docker-20.10.9", OLD_RUNC))
+    (upgrade,) = [f for f in findings["clone3"].mitigations_host if f.startswith("upgrade")]
+    assert "docker-20.10.10 or later" in upgrade
+    assert "threads and child processes are not created" in findings["clone3"].explanation
 
 
 def test_glibc_faccessat2_under_docker_19_03(real_profile: ScanReal) -> None:

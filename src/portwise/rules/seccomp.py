@@ -27,6 +27,24 @@ from portwise.rules.base import Known, Mechanism, host_evidence, known, unknown_
 from portwise.rules.fallback import Use, describe, errno_name, outcome, uses
 
 ID = "seccomp"
+# what breaks when the call fails and nothing falls back (man pages of each call)
+EFFECTS = {
+    "clone3": "threads and child processes are not created",
+    "clone": "threads and child processes are not created",
+    "faccessat2": "access checks on files fail ([ -x FILE ], access(), realpath())",
+    "statx": "file status cannot be read (ls -l, stat, file metadata)",
+    "fchmodat2": "changing a file's mode by path fails (chmod)",
+    "copy_file_range": "file copies fail",
+    "getrandom": "random numbers are not available (TLS, keys, hash seeds)",
+    "close_range": "inherited descriptors are not closed before running a program",
+    "pidfd_open": "process handles fail (waiting for and signalling children)",
+    "pidfd_send_signal": "signalling a process through its handle fails",
+    "openat2": "opening files with path-resolution limits fails",
+    "io_uring_setup": "asynchronous I/O rings cannot be created",
+    "epoll_pwait2": "waiting for events with a fine timeout fails",
+    "rseq": "restartable sequences are not registered",
+    "memfd_create": "anonymous memory files are not created",
+}
 ENOSYS = 38
 
 
@@ -151,16 +169,37 @@ def _stub_answers_enosys(syscall: str, arch: str, offer: SeccompOffers) -> bool:
     return d.action == "errno" and d.errno == ENOSYS
 
 
-def _first_fix(profile: str, syscall: str, arch: str) -> str | None:
-    """The first newer release of the same engine whose profile itself allows the call or
-    answers ENOSYS (without runc's stub), assuming a libseccomp that knows the name."""
+def _works(d: seccomp.SeccompDecision) -> bool:
+    return d.action in ("allow", "log") or (d.action == "errno" and d.errno == ENOSYS)
+
+
+def _host_fixes(syscall: str, offer: SeccompOffers) -> list[str]:
+    """What to change on the host, each computed from the knowledge: the first libseccomp that
+    resolves the name (when the profile names it but this libseccomp cannot), and the first
+    newer release of the same engine whose profile, under this host's libseccomp and runc,
+    answers differently: never a release whose profile gives the same answer."""
+    profile, arch = str(offer.profile.value), str(offer.arch.value)
+    libseccomp, stub = offer.libseccomp.value, bool(offer.runc_stub)
+    fixes: list[str] = []
+    if (
+        libseccomp is not None
+        and not _works(_decide(profile, syscall, arch, libseccomp, stub, offer.kernel))
+        and _works(_decide(profile, syscall, arch, None, stub, offer.kernel))
+    ):
+        first = seccomp.libseccomp_first_known(syscall, arch)
+        fixes.append(
+            f"libseccomp {first} or newer, which resolves {syscall}: with {libseccomp} the"
+            " profile's rule for it is skipped and the call gets the default action"
+        )
     engine = profile.rpartition("-")[0]
     newer = [p for p in seccomp.profiles() if p.rpartition("-")[0] == engine]
     for name in newer[newer.index(profile) + 1 :] if profile in newer else []:
-        d = _decide(name, syscall, arch, None, False, None)
-        if d.action == "allow" or (d.action == "errno" and d.errno == ENOSYS):
-            return name
-    return None
+        if _works(_decide(name, syscall, arch, libseccomp, stub, offer.kernel)):
+            fixes.append(
+                f"upgrade the engine to {name} or later, whose default profile lets it work"
+            )
+            break
+    return fixes
 
 
 def _broken(
@@ -176,9 +215,7 @@ def _broken(
     name = errno_name(code)
     ids = [i for family in need.libc for i in incidents.matching(ID, syscall=syscall, libc=family)]
     ids += [i for i in incidents.matching(ID, syscall=syscall) if i not in ids]
-    fix = _first_fix(str(offer.profile.value), syscall, str(offer.arch.value))
-    host_fixes = [f"upgrade the engine to {fix} or later, whose default profile lets it work"]
-    host_fixes = host_fixes if fix else []
+    host_fixes = _host_fixes(syscall, offer)
     if stub_fixes:
         host_fixes.insert(0, f"runc 1.0.0-rc93 or newer answers {syscall} with ENOSYS (runc#2750)")
     host_fixes.append(
@@ -229,8 +266,8 @@ def _why_broken(syscall: str, broken: list[Use], name: str) -> tuple[str, str]:
         return title, (
             f"The image's libc tries {syscall} first and falls back to the older call only on "
             f"{', '.join(errnos) or 'no error'}. This host's default seccomp profile answers "
-            f"{name}, so the function fails where it works on a newer engine: threads or "
-            "processes are not created, files look inaccessible."
+            f"{name}, so the function fails where it works on a newer engine: "
+            f"{EFFECTS.get(syscall, 'the operation that needs it fails')}."
         )
     callers = sorted({str(u.caller).split(":", 1)[0] for u in broken})
     title = f"{syscall} gets {name} from the seccomp profile; {', '.join(callers)} cannot cope"
@@ -263,7 +300,10 @@ def _direct(
         evidence=Evidence(
             image=[describe(u) for u in unknown], host=_host_side(syscall, decision, offer)
         ),
-        mitigations_host=[f"a seccomp profile that allows {syscall} or answers ENOSYS"],
+        mitigations_host=[
+            *_host_fixes(syscall, offer),
+            f"a seccomp profile that allows {syscall} or answers ENOSYS",
+        ],
         unknown=[f"how {unknown[0].example} handles {name} from {syscall}"],
         references=[decision.source],
     )

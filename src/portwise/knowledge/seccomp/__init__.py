@@ -136,6 +136,12 @@ def _applies(rule: dict[str, Any], native: str, caps: frozenset[str], kernel: st
     return not ("caps" in exc and caps & set(exc["caps"]))
 
 
+def libseccomp_first_known(name: str, arch: str) -> str | None:
+    """The first libseccomp release that resolves `name` on `arch`, when the data records it."""
+    first = _data()["libseccomp"]["first_known"].get(name, {}).get(arch)
+    return None if first is None else str(first)
+
+
 def _unknown_since(name: str, arch: str, libseccomp: str | None) -> str | None:
     """The first libseccomp release that knows name on arch, when the given one is older."""
     if libseccomp is None:
