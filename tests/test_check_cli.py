@@ -126,3 +126,31 @@ def test_explain_shows_every_path_to_a_syscall_in_an_image(trixie: tuple[str, Pa
     assert wrong.returncode == 2
     assert "'statz' is not a system call name" in wrong.stderr
     assert wrong.stdout == ""
+
+
+def test_seccomp_choice_overrides_the_hosts_profile(
+    trixie: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Like a pod's seccompProfile: the same host judged unconfined, or under a later release's
+    profile, loses the clone3 failure; a file or name portwise has no data for is refused."""
+    _, saved = trixie
+
+    def clone3(*extra: str) -> list[str]:
+        done = run(
+            "check", str(saved), "--host", "ubuntu-20.04-docker-20.10.9", "-f", "json", *extra
+        )
+        assert done.returncode in (0, 1, 2), done.stderr
+        (verdict,) = json.loads(done.stdout)["verdicts"]
+        return [f["severity"] for f in verdict["findings"] if f["subject"] == "clone3"]
+
+    assert clone3() == ["fail"]
+    assert clone3("--seccomp", "runtime-default") == ["fail"]
+    assert clone3("--seccomp", "unconfined") == []
+    assert clone3("--seccomp", "docker-20.10.10") == []
+    custom = tmp_path / "custom.json"
+    custom.write_text('{"defaultAction": "SCMP_ACT_ALLOW"}')
+    refused = run("check", str(saved), "--host", "debian-12", "--seccomp", str(custom))
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert "matches no released default profile" in refused.stderr
+    wrong = run("check", str(saved), "--host", "debian-12", "--seccomp", "docker-99")
+    assert wrong.returncode == 2 and "not unconfined, runtime-default" in wrong.stderr

@@ -18,6 +18,7 @@ from portwise.check import exit_code, load_host, load_images, run_check
 from portwise.errors import PortwiseError, UsageError
 from portwise.host.catalog import catalog_names, load_catalog_host
 from portwise.host.collect import collect_host
+from portwise.host.meaning import RUNTIME_DEFAULT, with_seccomp
 from portwise.host.seccomp_table import seccomp_table
 from portwise.image.analyzers import with_options
 from portwise.image.cache import LayerCache, default_cache_dir
@@ -220,13 +221,21 @@ def check_command(
             "CPU level is a risk below x86-64-v3, never assumed).",
         ),
     ] = False,
+    seccomp_choice: Annotated[
+        str,
+        typer.Option(
+            "--seccomp",
+            help="The profile the container runs with: runtime-default (the host's), "
+            "unconfined, a released profile's name, or a profile FILE.",
+        ),
+    ] = RUNTIME_DEFAULT,
 ) -> None:
     """Will these images run on these hosts? PASS, RISK or FAIL per pair, why, and what to do."""
     if output_format not in REPORTS:
         raise UsageError(f"unknown --format {output_format!r}; use one of {', '.join(REPORTS)}")
     if fail_on not in ("fail", "risk", "never"):
         raise UsageError(f"unknown --fail-on {fail_on!r}; use fail, risk or never")
-    host_profiles = [load_host(spec, catalog or []) for spec in hosts]
+    host_profiles = [with_seccomp(load_host(spec, catalog or []), seccomp_choice) for spec in hosts]
     options = ScanOptions(
         platform=platform,
         cache_dir=cache_dir,

@@ -8,6 +8,8 @@ names the file, the field and the valid values, instead of a wrong verdict later
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 from portwise.errors import UsageError
@@ -61,4 +63,39 @@ def checked(host: HostProfile, where: str) -> HostProfile:
             hint="`portwise hosts` shows the catalog; a profile file of your own is judged by"
             " its content when `portwise host` collects it",
         )
+    return HostProfile.model_validate(data)
+
+
+RUNTIME_DEFAULT = "runtime-default"
+
+
+def with_seccomp(host: HostProfile, choice: str) -> HostProfile:
+    """The host as a pod or container that chose its seccomp profile would see it, like a
+    Kubernetes pod's seccompProfile: `unconfined`, `runtime-default` (the engine's default, as
+    recorded), a released profile's name, or a profile FILE recognised by its content."""
+    if choice == RUNTIME_DEFAULT:
+        return host
+    names = [*seccomp.profiles(), UNCONFINED]
+    if choice in names:
+        fact = {"value": choice, "source": "--seccomp", "unknown": None}
+    else:
+        path = Path(choice)
+        if not path.is_file():
+            raise UsageError(
+                f"--seccomp {choice!r}: not unconfined, runtime-default, a known profile or a file",
+                hint=f"known profiles: {', '.join(names)}",
+            )
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        name = seccomp.by_content().get(digest)
+        if name is None:
+            raise UsageError(
+                f"--seccomp {choice}: its content (sha256 {digest[:12]}) matches no released"
+                " default profile, and portwise judges only profiles it has data for",
+                hint="a released docker/podman/containerd profile file, or one of their names",
+            )
+        source = f"--seccomp {choice} (sha256 of its content)"
+        fact = {"value": name, "source": source, "unknown": None}
+    data = host.model_dump()
+    data["engines"]["seccomp_profile"] = fact
+    data["name"] = f"{host.name}+seccomp={fact['value']}"
     return HostProfile.model_validate(data)
