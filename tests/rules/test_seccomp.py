@@ -178,3 +178,21 @@ def test_unknown_profile_is_a_risk_never_a_pass(real_profile: ScanReal) -> None:
 def test_unconfined_engine_has_no_seccomp_finding(real_profile: ScanReal) -> None:
     on = host("unconfined", OLD_RUNC)
     assert judge(real_profile("debian-trixie-amd64"), on) == {}
+
+
+def test_privileged_operations_are_noted_keyring_calls_stay_risks(real_profile: ScanReal) -> None:
+    """hwclock's settimeofday and pivot_root's pivot_root (through syscall()) need CAP_SYS_TIME
+    and CAP_SYS_ADMIN, which a default container lacks: the kernel says EPERM on any host, so
+    they are noted. libsystemd's add_key needs no capability: docker denies it by policy and
+    nobody knows how the caller copes, so it stays a risk."""
+    findings = judge(real_profile("debian-bookworm-amd64"), host("docker-20.10.10", NEW_RUNC))
+    assert "settimeofday" not in findings and "pivot_root" not in findings
+    noted = findings["seccomp.denied-returned"].evidence.image
+    assert any(
+        e.startswith("settimeofday (EPERM; the kernel also requires CAP_SYS_TIME") for e in noted
+    )
+    assert any(
+        e.startswith("pivot_root (EPERM; the kernel also requires CAP_SYS_ADMIN") for e in noted
+    )
+    (add_key,) = [f for f in findings.values() if f.subject == "add_key"]
+    assert (add_key.id, add_key.severity) == ("seccomp.denied-direct", "risk")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from portwise.host.seccomp_table import UNCONFINED, runc_stub
-from portwise.knowledge import incidents, seccomp
+from portwise.knowledge import incidents, privileged, seccomp
 from portwise.knowledge.architectures import machine_of
 from portwise.model.host import HostProfile
 from portwise.model.image import ImageProfile
@@ -143,10 +143,16 @@ def judge(need: SeccompNeeds, offer: SeccompOffers) -> tuple[Finding, ...]:
         stub_fixes = offer.runc_stub is None and _stub_answers_enosys(syscall, arch, offer)
         if broken:
             findings.append(_broken(syscall, broken, code, decision, need, offer, stub_fixes))
-        elif unknown:
+        elif unknown and not _refused_by_the_kernel(profile, syscall):
             # even a call every release of this engine denies (io_uring since docker 25):
             # a program that needs it fails on all of them, and portwise does not know
             findings.append(_direct(syscall, unknown, code, decision, offer))
+        elif unknown:
+            returned.append(
+                f"{syscall} ({errno_name(code)}; the kernel also requires"
+                f" {privileged.required_capability(syscall)}, which a default container lacks:"
+                f" {privileged.source(syscall)})"
+            )
         elif any(o == "returned" for o in outcomes.values()):
             returned.append(f"{syscall} ({errno_name(code)})")
     if returned:
@@ -167,6 +173,13 @@ def _stub_answers_enosys(syscall: str, arch: str, offer: SeccompOffers) -> bool:
     """Would runc's ENOSYS stub (runc#2750) change the answer? Matters when runc is unknown."""
     d = _decide(str(offer.profile.value), syscall, arch, offer.libseccomp.value, True, offer.kernel)
     return d.action == "errno" and d.errno == ENOSYS
+
+
+def _refused_by_the_kernel(profile: str, syscall: str) -> bool:
+    """A privileged operation the kernel refuses without a capability the engine's default
+    container does not have (settimeofday, pivot_root): EPERM on every host, by design."""
+    needed = privileged.required_capability(syscall)
+    return needed is not None and needed not in seccomp.default_capabilities(profile)
 
 
 def _works(d: seccomp.SeccompDecision) -> bool:
@@ -337,8 +350,9 @@ def _returned(calls: list[str], offer: SeccompOffers) -> Finding:
         title=f"{len(calls)} calls are denied and reported to the program as errors",
         explanation=(
             "The profile denies these; the libc functions that issue them return the error to"
-            " the program, which sees an ordinary failure (permission denied, not implemented)"
-            " rather than a broken fallback."
+            " the program, or the kernel would refuse them anyway to a container without the"
+            " capability they need: the program sees an ordinary failure (permission denied,"
+            " not implemented) rather than a broken fallback."
         ),
         evidence=Evidence(
             image=calls, host=[f"{offer.profile.value} default profile ({offer.profile.source})"]

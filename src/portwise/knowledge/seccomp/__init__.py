@@ -136,6 +136,11 @@ def _applies(rule: dict[str, Any], native: str, caps: frozenset[str], kernel: st
     return not ("caps" in exc and caps & set(exc["caps"]))
 
 
+def default_capabilities(profile: str) -> frozenset[str]:
+    """The capabilities the profile's engine gives a container by default."""
+    return frozenset(_data()["default_caps"][_profile(profile)["engine"]]["caps"])
+
+
 def libseccomp_first_known(name: str, arch: str) -> str | None:
     """The first libseccomp release that resolves `name` on `arch`, when the data records it."""
     first = _data()["libseccomp"]["first_known"].get(name, {}).get(arch)
