@@ -48,7 +48,7 @@ from portwise.versions import version_key
 try:  # where an image scan computes it (moved out of image/binaries.py during issue 11)
     from portwise.image.syscalls import syscall_union
 except ImportError:
-    from portwise.image.binaries import syscall_union
+    from portwise.image.syscalls import syscall_union
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path("/var/cache/portwise-fixtures/binaries-v1")

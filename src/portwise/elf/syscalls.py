@@ -39,7 +39,7 @@ from portwise.knowledge import syscalls as table
 
 TRACE_BUDGET = 4096  # walk-back states per site: far above real code, bounds hostile loops
 MAX_WRAPPERS = 512
-MAX_SHOWN = 8
+MAX_SHOWN = 3  # issuing points named in a problem line; the count says the rest
 GAP_SPLIT = 4096  # gaps larger than this are split at call targets
 EVIDENCE = 3  # issuing points kept per syscall name
 GENERIC = frozenset({"syscall"})  # libc's generic entry: syscall(number, ...)
@@ -90,7 +90,6 @@ class _Decoded:
     kinds: list[str | None]
     jumps: dict[int, list[int]]
     sites: list[int]
-    edges: list[tuple[int, int, str]]  # (instruction index, target, kind)
     data_bytes: int
 
     def dead_padding(self, i: int) -> bool:
@@ -199,7 +198,7 @@ class _Scanner:
         kinds: list[str | None] = []
         index = {insn[0]: i for i, insn in enumerate(ins)}
         jumps: dict[int, list[int]] = {}
-        sites, edges, data_bytes = [], [], 0
+        sites, data_bytes = [], 0
         for i, (_addr, size, mnemonic, op_str) in enumerate(ins):
             kind, target = classify(mnemonic, op_str)
             kinds.append(kind)
@@ -212,7 +211,6 @@ class _Scanner:
                     if target in index:
                         jumps.setdefault(index[target], []).append(i)
                 else:
-                    edges.append((i, target, kind))
                     self.callers.setdefault(target, []).append((ri, i, kind))
         if self.slot_refs:
             for i, slot in self.arch.slot_calls(ins, kinds).items():
@@ -228,7 +226,6 @@ class _Scanner:
             kinds,
             jumps,
             sites,
-            edges,
             data_bytes,
         )
         self.decoded[ri] = found
@@ -401,9 +398,6 @@ class _Scanner:
         self.seed_entries = set(stubs) | addresses
         return seeds + [(a, arg) for a in sorted(addresses)], not all(s.plt for s in slots)
 
-    def _in_plt(self, addr: int) -> bool:
-        return any(lo <= addr < hi for lo, hi in self.plt_ranges)
-
     def run(self, fast: bool) -> SyscallScan:
         self.fast = fast
         seeds, beyond_plt = self._generic_seeds()
@@ -465,7 +459,9 @@ class _Scanner:
         return self._result(fast, sites, points, wrappers - set(seeds), orphans, relevant)
 
     def _in_caller_plt(self, caller: tuple[int, int, str]) -> bool:
-        return bool(self.plt_ranges) and self._in_plt(self.regions.starts[caller[0]])
+        """A caller inside a PLT section: the stub's own jump through the slot, not a call."""
+        start = self.regions.starts[caller[0]]
+        return any(lo <= start < hi for lo, hi in self.plt_ranges)
 
     def _name(self, start: int) -> str:
         return self.funcs.namer(start) or f"{start:#x}"

@@ -47,6 +47,10 @@ class Indexed(Generic[M, E]):
     digest: str  # first 12 hex digits of the file's sha256
     index: dict[tuple[str, str], tuple[E, ...]]
 
+    def version(self) -> str:
+        """Data version plus a content digest, so a cache key changes with any edit."""
+        return f"{getattr(self.model, 'model_version', '?')}+{self.digest}"
+
 
 def load_indexed(
     package: str,

@@ -202,8 +202,7 @@ def load_model() -> CallersModel:
 
 def model_version() -> str:
     """Data version plus a content digest, so a cache key changes with any edit of the data."""
-    compiled = _compiled()
-    return f"{compiled.model.model_version}+{compiled.digest}"
+    return _compiled().version()
 
 
 def components() -> tuple[str, ...]:

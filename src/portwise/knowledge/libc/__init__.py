@@ -192,8 +192,7 @@ def load_model() -> LibcModel:
 
 def model_version() -> str:
     """Data version plus a content digest, so a cache key changes with any edit of the data."""
-    compiled = _compiled()
-    return f"{compiled.model.model_version}+{compiled.digest}"
+    return _compiled().version()
 
 
 def _bounds(entry: Entry, arch: str | None) -> tuple[tuple[int, ...] | None, bool]:
