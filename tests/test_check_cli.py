@@ -122,6 +122,8 @@ def test_explain_shows_every_path_to_a_syscall_in_an_image(trixie: tuple[str, Pa
     assert "- syscall(): statx issued through libc's syscall()" in done.stdout
     assert "site: /usr/bin/sqv 0x" in done.stdout
     assert "source: https://sourceware.org/" in done.stdout
+    bare = run("explain", "statx")
+    assert bare.returncode == 2 and "'statx' is a system call: say which image" in bare.stderr
     wrong = run("explain", "statz", "--image", str(saved))
     assert wrong.returncode == 2
     assert "'statz' is not a system call name" in wrong.stderr

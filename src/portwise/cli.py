@@ -34,6 +34,7 @@ from portwise.report.run import render_run
 from portwise.report.sarif import to_sarif
 from portwise.report.terminal import ScanProgress, render_host, render_profile, render_seccomp
 from portwise.report.verdicts import render_check
+from portwise.rules import MECHANISMS
 from portwise.runtime.run import RunOptions, record_disagreement, run_test
 from portwise.units import parse_size
 
@@ -393,6 +394,11 @@ def explain_command(
     """Print what a mechanism checks and why, or a documented incident with its sources; with
     --image, which binaries issue a system call, at which sites, by which path."""
     if image is None:
+        if is_syscall(topic) and topic not in {m.id for m in MECHANISMS}:
+            raise UsageError(
+                f"{topic!r} is a system call: say which image",
+                hint=f"portwise explain {topic} --image IMAGE",
+            )
         render_explain(out, topic)
         return
     if not is_syscall(topic):

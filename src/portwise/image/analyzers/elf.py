@@ -12,7 +12,7 @@ MIN_ELF_SIZE = 52  # a 32-bit ELF header
 
 class ElfAnalyzer:
     name = "elf"
-    version = 8  # 6: every ELF scanned, syscall() paths; 7: jump stubs; 8: Debian Rust
+    version = 9  # 6: every ELF scanned, syscall() paths; 7: jump stubs; 8: Debian Rust; 9: text
 
     def __init__(self, *, cpu_scan: bool = False) -> None:
         self.cpu_scan = cpu_scan
