@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 DEBS=(skopeo podman runc crun umoci mmdebstrap docker-registry qemu-user-static binfmt-support
       rpm db5.3-util zstd uidmap curl ca-certificates python3-venv
-      musl-tools golang-go strace busybox-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+      musl-tools golang-go strace busybox-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+      docker.io python3-seccomp)
 missing=()
 for pkg in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")

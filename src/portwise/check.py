@@ -18,6 +18,7 @@ from portwise.errors import UsageError
 from portwise.host.catalog import catalog_names, load_catalog_host
 from portwise.host.collect import collect_host
 from portwise.host.meaning import checked
+from portwise.host.setups import per_engine, with_setup
 from portwise.image.scan import LayerProgress, ScanOptions, scan
 from portwise.knowledge import incidents, seccomp
 from portwise.knowledge.libc import model_version
@@ -89,6 +90,22 @@ def load_host(spec: str, catalogs: Sequence[Path] = ()) -> HostProfile:
             hint="`portwise hosts` lists the catalog",
         )
     return load_catalog_host(spec, catalogs)
+
+
+def engine_views(host: HostProfile, engine: str | None = None) -> list[HostProfile]:
+    """The host once per engine on it (docker and podman judged apart), or only `engine`."""
+    views = per_engine(host)
+    if engine is None:
+        return views
+    present = [s.engine for s in host.engines.setups]
+    chosen = [v for v in views if v.engines.setups and v.engines.setups[0].engine == engine]
+    if not chosen:
+        raise UsageError(
+            f"--engine {engine}: host {host.name} records "
+            + (f"the engines {', '.join(present)}" if present else "no engine setups"),
+            hint="`portwise host --json` shows engines.setups",
+        )
+    return [with_setup(host, chosen[0].engines.setups[0], rename=False)]
 
 
 def knowledge_versions() -> dict[str, str]:

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from portwise import __version__
-from portwise.check import exit_code, load_host, load_images, run_check
+from portwise.check import engine_views, exit_code, load_host, load_images, run_check
 from portwise.errors import PortwiseError, UsageError
 from portwise.host.catalog import catalog_names, load_catalog_host
 from portwise.host.collect import collect_host
@@ -230,13 +230,25 @@ def check_command(
             "unconfined, a released profile's name, or a profile FILE.",
         ),
     ] = RUNTIME_DEFAULT,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="Judge only this engine's setup (docker, podman...) on hosts that record"
+            " several; by default each engine gets its own verdict.",
+        ),
+    ] = None,
 ) -> None:
     """Will these images run on these hosts? PASS, RISK or FAIL per pair, why, and what to do."""
     if output_format not in REPORTS:
         raise UsageError(f"unknown --format {output_format!r}; use one of {', '.join(REPORTS)}")
     if fail_on not in ("fail", "risk", "never"):
         raise UsageError(f"unknown --fail-on {fail_on!r}; use fail, risk or never")
-    host_profiles = [with_seccomp(load_host(spec, catalog or []), seccomp_choice) for spec in hosts]
+    host_profiles = [
+        with_seccomp(view, seccomp_choice)
+        for spec in hosts
+        for view in engine_views(load_host(spec, catalog or []), engine)
+    ]
     options = ScanOptions(
         platform=platform,
         cache_dir=cache_dir,

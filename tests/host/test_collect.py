@@ -389,11 +389,12 @@ def test_podman_seccomp_profile_recognised_by_content(tmp_path: Path) -> None:
 def test_docker_version_picks_its_built_in_profile(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A stand-in docker client (no Docker 20.10.9 can be installed here); no podman on PATH."""
+    """A stand-in dockerd 20.10.9 (the installed one is 20.10.24); no podman on PATH. The
+    version must come from the daemon: a docker client alone runs no containers here."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "docker").write_text("#!/bin/sh\necho 'Docker version 20.10.9, build c2ea9bc'\n")
-    (bin_dir / "docker").chmod(0o755)
+    (bin_dir / "dockerd").write_text("#!/bin/sh\necho 'Docker version 20.10.9, build 79ea9d3'\n")
+    (bin_dir / "dockerd").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     monkeypatch.setattr(
         "shutil.which", lambda name: str(bin_dir / name) if (bin_dir / name).exists() else None

@@ -81,7 +81,7 @@ def test_unknown_runc_makes_a_stub_dependent_answer_a_risk(real_profile: ScanRea
     """fchmodat2 (452) is above 20.10.10's highest named call: only runc's stub saves it."""
     findings = judge(real_profile("debian-trixie-amd64"), host("docker-20.10.10", None))
     assert findings["fchmodat2"].severity == "risk"
-    assert findings["fchmodat2"].unknown == ["runc version"]
+    assert findings["fchmodat2"].unknown == ["the OCI runtime in effect and its version"]
     old = judge(real_profile("debian-trixie-amd64"), host("docker-20.10.10", OLD_RUNC))
     assert old["fchmodat2"].severity == "fail"  # lchmod always issues it
 

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from portwise.host.engine_config import (
@@ -25,11 +26,14 @@ from portwise.host.engine_config import (
     storage_mount,
 )
 from portwise.host.files import HostFiles
+from portwise.host.kernel import read_architecture
+from portwise.host.libseccomp import package_version, resolved_beyond
+from portwise.host.setups import docker_setup, podman_setup
 from portwise.knowledge.seccomp import by_content, for_engine
 from portwise.model.host import EngineFacts, Fact, Tool
 
-ENGINES = ("docker", "podman", "containerd", "crio", "nerdctl")
-RUNTIMES = ("runc", "crun")
+ENGINES = ("docker", "dockerd", "podman", "containerd", "crio", "nerdctl")
+RUNTIMES = ("runc", "crun", "youki", "runsc")
 VERSION = re.compile(r"\bv?(\d+\.\d+(?:\.\d+)?(?:[-+~][\w.+~-]*)?)")
 LIBSECCOMP = re.compile(r"^libseccomp\.so\.(\d+\.\d+\.\d+)$")
 LIB_DIRS = (
@@ -69,7 +73,7 @@ def _tool(name: str) -> Tool | None:
     return Tool(name=name, path=path, version=fact)
 
 
-def _libseccomp(files: HostFiles) -> Fact[str]:
+def _libseccomp(files: HostFiles) -> tuple[Fact[str], Path | None]:
     for directory in LIB_DIRS:
         folder = files.resolve(directory)
         if not folder.is_dir():
@@ -77,8 +81,17 @@ def _libseccomp(files: HostFiles) -> Fact[str]:
         for entry in sorted(folder.iterdir()):
             match = LIBSECCOMP.match(entry.name)
             if match:
-                return Fact.of(match.group(1), f"file name {directory}/{entry.name}")
-    return Fact.missing("no libseccomp.so.X.Y.Z in the usual library directories")
+                return Fact.of(match.group(1), f"file name {directory}/{entry.name}"), entry
+    return Fact.missing("no libseccomp.so.X.Y.Z in the usual library directories"), None
+
+
+def _resolves(files: HostFiles, release: Fact[str], library: Path | None) -> Fact[list[str]]:
+    arch = read_architecture(files).value
+    if not files.is_live:
+        return Fact.missing("the library is not loaded under --root (the package version is read)")
+    if library is None or release.value is None or arch is None:
+        return Fact.missing("no libseccomp library or architecture")
+    return resolved_beyond(library, release.value, str(arch))
 
 
 def read_engines(files: HostFiles) -> EngineFacts:
@@ -86,10 +99,13 @@ def read_engines(files: HostFiles) -> EngineFacts:
     storage, storage_files = storage_conf(files)
     mount = storage_mount(files, storage)  # /proc/mounts read once for both storage facts
     where = f"containers.conf ({', '.join(used)})" if used else ""
+    libseccomp, library = _libseccomp(files)
     configured = EngineFacts(
         engines=Fact.missing("tools are not run under --root"),
         runtimes=Fact.missing("tools are not run under --root"),
-        libseccomp=_libseccomp(files),
+        libseccomp=libseccomp,
+        libseccomp_package=package_version(files),
+        libseccomp_resolves=_resolves(files, libseccomp, library),
         default_ulimits=_setting(settings, "containers", "default_ulimits", where),
         default_runtime=_setting(settings, "engine", "runtime", where),
         storage_driver=storage_driver(storage, storage_files),
@@ -104,13 +120,43 @@ def read_engines(files: HostFiles) -> EngineFacts:
         )
     engines = [t for t in map(_tool, ENGINES) if t]
     runtimes = [t for t in map(_tool, RUNTIMES) if t]
+    by_name = {t.name: t for t in engines}
+    setups = []
+    if "podman" in by_name:
+        asked = _podman_runtime(by_name["podman"])
+        podman = (
+            configured
+            if asked is None
+            else configured.model_copy(update={"default_runtime": asked})
+        )
+        setups.append(
+            podman_setup(files, by_name["podman"], {t.name: t for t in runtimes}, podman, settings)
+        )
+    if "dockerd" in by_name:
+        setups.append(
+            docker_setup(files, by_name["dockerd"], {t.name: t for t in runtimes}, configured)
+        )
     return configured.model_copy(
         update={
             "engines": Fact.of(engines, "PATH lookup and --version"),
             "runtimes": Fact.of(runtimes, "PATH lookup and --version"),
             "seccomp_profile": _seccomp_profile(files, settings, engines),
+            "setups": setups,
         }
     )
+
+
+def _podman_runtime(podman: Tool) -> Fact[str] | None:
+    """The runtime podman itself reports using (`podman info`), the authority on a live host."""
+    command = [podman.path, "info", "--format", "{{.Host.OCIRuntime.Name}}"]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    name = done.stdout.strip()
+    return Fact.of(name, "podman info (Host.OCIRuntime)") if done.returncode == 0 and name else None
 
 
 def _seccomp_profile(
@@ -122,7 +168,7 @@ def _seccomp_profile(
     podman_files = files.resolve("/usr/share/containers/seccomp.json").exists()
     if "podman" in names or (not files.is_live and podman_files):
         return profile_by_content(files, podman_seccomp_file(files, settings), by_content())
-    docker = names.get("docker")
+    docker = names.get("dockerd")  # the daemon: a docker client alone runs no containers here
     daemon, daemon_file = docker_daemon_config(files)
     custom = daemon.get("seccomp-profile")
     if daemon_file and isinstance(custom, str) and custom not in ("", "builtin"):
@@ -130,7 +176,7 @@ def _seccomp_profile(
             return Fact.of("unconfined", f"{daemon_file} seccomp-profile")
         return profile_by_content(files, custom, by_content())
     if docker is None or docker.version.value is None:
-        return Fact.missing("no podman or docker (with a version) found")
+        return Fact.missing("no podman or dockerd (with a version) found")
     profile = for_engine("docker", docker.version.value)
     if profile is None:
         return Fact.missing(f"docker {docker.version.value} predates every profile in the data")

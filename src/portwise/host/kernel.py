@@ -159,7 +159,7 @@ def read_kernel(files: HostFiles) -> KernelFacts:
     return KernelFacts(
         release=release,
         version=version,
-        architecture=_architecture(files),
+        architecture=read_architecture(files),
         page_size=_page_size(files, config),
         vsyscall=_vsyscall(files, config),
         config=config,
@@ -185,7 +185,7 @@ def _config(files: HostFiles, release: str | None) -> Fact[dict[str, str]]:
     return Fact.of(parse_config(text), f"file {path}")
 
 
-def _architecture(files: HostFiles) -> Fact[str]:
+def read_architecture(files: HostFiles) -> Fact[str]:
     if files.is_live:
         machine = platform.machine()
         return Fact.of(MACHINE_NAMES.get(machine, machine), "uname -m")

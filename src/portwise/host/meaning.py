@@ -15,7 +15,7 @@ from typing import Any
 from portwise.errors import UsageError
 from portwise.host.kernel import MACHINE_NAMES
 from portwise.host.seccomp_table import UNCONFINED
-from portwise.knowledge import seccomp
+from portwise.knowledge import oci_runtimes, seccomp
 from portwise.knowledge.architectures import OCI_ARCHITECTURES
 from portwise.knowledge.cpu_levels import LEVEL_ORDER
 from portwise.model.host import HostProfile
@@ -54,16 +54,31 @@ def checked(host: HostProfile, where: str) -> HostProfile:
     data = host.model_dump()
     _fix(data, where, ("kernel", "architecture"), MACHINES)
     _fix(data, where, ("cpu", "x86_64_level"), LEVELS)
-    profiles = {name: name for name in [*seccomp.profiles(), UNCONFINED]}
-    profile = data["engines"]["seccomp_profile"].get("value")
+    engines = data["engines"]
+    _profile_known(engines["seccomp_profile"], where, "engines.seccomp_profile")
+    _profile_known(engines["runtime_default_profile"], where, "engines.runtime_default_profile")
+    for i, setup in enumerate(engines["setups"]):
+        for key in ("seccomp_profile", "runtime_default_profile"):
+            _profile_known(setup[key], where, f"engines.setups[{i}].{key}")
+        runtime = setup["runtime"].get("value")
+        if runtime is not None and runtime not in oci_runtimes.known():
+            raise UsageError(
+                f"{where}: engines.setups[{i}].runtime {runtime!r} is not a runtime portwise"
+                f" has data for; valid: {', '.join(oci_runtimes.known())}"
+            )
+    return HostProfile.model_validate(data)
+
+
+def _profile_known(fact: dict[str, Any], where: str, field: str) -> None:
+    profile = fact.get("value")
+    profiles = [*seccomp.profiles(), UNCONFINED]
     if profile is not None and profile not in profiles:
         raise UsageError(
-            f"{where}: engines.seccomp_profile {profile!r} is not a profile portwise has data"
+            f"{where}: {field} {profile!r} is not a profile portwise has data"
             f" for; valid: {', '.join(profiles)}",
             hint="`portwise hosts` shows the catalog; a profile file of your own is judged by"
             " its content when `portwise host` collects it",
         )
-    return HostProfile.model_validate(data)
 
 
 RUNTIME_DEFAULT = "runtime-default"
@@ -73,10 +88,14 @@ def with_seccomp(host: HostProfile, choice: str) -> HostProfile:
     """The host as a pod or container that chose its seccomp profile would see it, like a
     Kubernetes pod's seccompProfile: `unconfined`, `runtime-default` (the engine's default, as
     recorded), a released profile's name, or a profile FILE recognised by its content."""
-    if choice == RUNTIME_DEFAULT:
-        return host
     names = [*seccomp.profiles(), UNCONFINED]
-    if choice in names:
+    if choice == RUNTIME_DEFAULT:
+        asked = host.engines.runtime_default_profile
+        if asked.value is None or asked.value == host.engines.seccomp_profile.value:
+            return host
+        source = f"--seccomp runtime-default: {asked.source}"
+        fact = {"value": asked.value, "source": source, "unknown": None}
+    elif choice in names:
         fact = {"value": choice, "source": "--seccomp", "unknown": None}
     else:
         path = Path(choice)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 
-from portwise.knowledge.seccomp import SeccompDecision, decide
+from portwise.knowledge import oci_runtimes
+from portwise.knowledge.seccomp import SeccompDecision, decide, libseccomp_build
 from portwise.model.host import HostProfile
 
 # New calls a libc or runtime tries first and old profiles deny (knowledge/libc, incidents),
@@ -37,17 +38,84 @@ ERRNO_NAMES = {1: "EPERM", 38: "ENOSYS"}
 UNCONFINED = "unconfined"  # the engine runs containers without a seccomp filter
 
 
+@dataclass(frozen=True, slots=True)
+class Enforcer:
+    """What turns the profile into a filter on this host: the OCI runtime in effect and the
+    libseccomp build it resolves names with. Unknown parts are None, never a guess."""
+
+    runtime: str | None
+    runtime_version: str | None
+    runtime_source: str  # how the runtime in effect was decided, or why it is unknown
+    stub: bool | None  # answers ENOSYS above the profile's highest named call
+    stub_source: str | None
+    libseccomp: str | None  # upstream release
+    libseccomp_extra: frozenset[str]  # names the build resolves beyond that release
+    libseccomp_extra_source: str | None
+
+    def describe(self) -> str:
+        if self.runtime is None:
+            return f"OCI runtime in effect: unknown ({self.runtime_source})"
+        version = self.runtime_version or "version unknown"
+        stub = {True: "answers ENOSYS", False: "no ENOSYS stub", None: "stub unknown"}[self.stub]
+        return (
+            f"OCI runtime in effect: {self.runtime} {version} ({self.runtime_source});"
+            f" calls above the profile's highest named one: {stub}"
+            + (f" ({self.stub_source})" if self.stub_source else "")
+        )
+
+
+def runtime_in_effect(host: HostProfile) -> tuple[str | None, str]:
+    """The runtime the engine starts containers with: configured, the only one installed, or
+    the engine's documented default; else unknown."""
+    engines = host.engines
+    configured = engines.default_runtime.value
+    if configured is not None:
+        return str(configured), f"{engines.default_runtime.source}"
+    installed = [t.name for t in engines.runtimes.value or []]
+    if len(installed) == 1:
+        return installed[0], "the only OCI runtime installed"
+    names = [t.name for t in engines.engines.value or []]
+    if len(names) == 1:
+        try:
+            default = oci_runtimes.default_runtime(names[0], None, None)
+        except KeyError:
+            pass
+        else:
+            return default.runtime, f"{names[0]}'s default ({default.source.url})"
+    return None, engines.default_runtime.unknown or "no runtime configured or installed"
+
+
+def enforcer(host: HostProfile) -> Enforcer:
+    runtime, how = runtime_in_effect(host)
+    versions = {t.name: t.version.value for t in host.engines.runtimes.value or []}
+    version = versions.get(runtime) if runtime else None
+    behaviour = oci_runtimes.behaviour(runtime, version) if runtime else None
+    stub = None if behaviour is None else {"yes": True, "no": False}.get(behaviour.enosys_stub)
+    extra: frozenset[str] = frozenset()
+    extra_source = None
+    arch = host.kernel.architecture.value
+    measured = host.engines.libseccomp_resolves
+    build = libseccomp_build(host.engines.libseccomp_package.value)
+    if measured.value is not None:
+        extra, extra_source = frozenset(measured.value), measured.source
+    elif build is not None and arch is not None:
+        extra = frozenset(build.resolves_beyond.get(str(arch), ()))
+        extra_source = f"{build.distribution} {build.package} ({build.source.url})"
+    return Enforcer(
+        runtime=runtime,
+        runtime_version=version,
+        runtime_source=how,
+        stub=stub,
+        stub_source=behaviour.source.url if behaviour else None,
+        libseccomp=host.engines.libseccomp.value,
+        libseccomp_extra=extra,
+        libseccomp_extra_source=extra_source,
+    )
+
+
 def runc_stub(host: HostProfile) -> bool | None:
-    """runc >= 1.0.0-rc93 answers ENOSYS above the profile's highest syscall (runc#2750)."""
-    runtimes = {t.name: t.version.value for t in host.engines.runtimes.value or []}
-    version = runtimes.get("runc")
-    if version is None:
-        return None
-    numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:3])
-    if numbers >= (1, 0, 1) or (numbers[:3] == (1, 0, 0) and "rc" not in version):
-        return True
-    rc = re.search(r"rc(\d+)", version)
-    return bool(rc and int(rc.group(1)) >= 93)
+    """Whether the runtime in effect answers ENOSYS above the profile's highest syscall."""
+    return enforcer(host).stub
 
 
 def seccomp_table(host: HostProfile) -> list[tuple[str, SeccompDecision]] | None:
@@ -61,6 +129,7 @@ def seccomp_table(host: HostProfile) -> list[tuple[str, SeccompDecision]] | None
             (name, SeccompDecision("allow", None, "no seccomp filter (unconfined)", source))
             for name in WATCHED
         ]
+    how = enforcer(host)
     return [
         (
             name,
@@ -68,8 +137,10 @@ def seccomp_table(host: HostProfile) -> list[tuple[str, SeccompDecision]] | None
                 profile,
                 name,
                 arch,
-                libseccomp=host.engines.libseccomp.value,
-                runc_enosys_stub=runc_stub(host),
+                libseccomp=how.libseccomp,
+                libseccomp_extra=how.libseccomp_extra,
+                enosys_stub=how.stub,
+                runtime=how.runtime or "the runtime",
                 kernel=host.kernel.release.value,
             ),
         )

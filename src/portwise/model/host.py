@@ -6,7 +6,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-HOST_SCHEMA_VERSION = "1.0"
+HOST_SCHEMA_VERSION = "1.1"
 T = TypeVar("T")
 
 
@@ -81,6 +81,30 @@ class Tool(Frozen):
     version: Fact[str]
 
 
+class EngineSetup(Frozen):
+    """One engine as the containers it starts see the host: its profile, runtime, libseccomp."""
+
+    engine: str = Field(description="docker | podman | containerd | crio | kubelet")
+    version: Fact[str]
+    runtime: Fact[str] = Field(description="the OCI runtime it starts containers with")
+    runtime_version: Fact[str]
+    seccomp_profile: Fact[str]
+    libseccomp: Fact[str] = Field(description="upstream release of the runtime's libseccomp")
+    runtime_default_profile: Fact[str] = Field(
+        default_factory=lambda: Fact[str].missing("the same as seccomp_profile"),
+        description="the profile a container or pod that asks for RuntimeDefault gets, where"
+        " it differs from what containers get unasked (a kubelet without seccompDefault)",
+    )
+    libseccomp_package: Fact[str] = Field(
+        default_factory=lambda: Fact[str].missing("not read"),
+        description="the distribution's package version (2.5.4-1+deb12u1): backports differ",
+    )
+    libseccomp_resolves: Fact[list[str]] = Field(
+        default_factory=lambda: Fact[list[str]].missing("not read"),
+        description="names the library resolves beyond its upstream release (backports)",
+    )
+
+
 class EngineFacts(Frozen):
     engines: Fact[list[Tool]] = Field(description="docker, podman, containerd, cri-o, nerdctl")
     runtimes: Fact[list[Tool]] = Field(description="OCI runtimes: runc, crun")
@@ -109,6 +133,29 @@ class EngineFacts(Frozen):
     iptables_rules: Fact[dict[str, int]] = Field(
         default_factory=lambda: Fact[dict[str, int]].missing("not read"),
         description="rules per back end (legacy, nf_tables): which one holds the engines' rules",
+    )
+    libseccomp_package: Fact[str] = Field(
+        default_factory=lambda: Fact[str].missing("not read"),
+        description="the distribution's package version (2.5.4-1+deb12u1): backports differ",
+    )
+    libseccomp_resolves: Fact[list[str]] = Field(
+        default_factory=lambda: Fact[list[str]].missing("not read"),
+        description="names the library resolves beyond its upstream release (backports)",
+    )
+    runtime_default_profile: Fact[str] = Field(
+        default_factory=lambda: Fact[str].missing("the same as seccomp_profile"),
+        description="the profile a container or pod that asks for RuntimeDefault gets, where"
+        " it differs from what containers get unasked (a kubelet without seccompDefault)",
+    )
+    kubelet_seccomp_default: Fact[bool] = Field(
+        default_factory=lambda: Fact[bool].missing("no kubelet configuration read"),
+        description="Kubernetes: pods without a seccompProfile get RuntimeDefault (True) or"
+        " run Unconfined (False, the kubelet's default)",
+    )
+    setups: list[EngineSetup] = Field(
+        default_factory=list,
+        description="each engine on the host with its own profile and runtime; check judges"
+        " every one (the fields above then describe the one being judged)",
     )
 
 

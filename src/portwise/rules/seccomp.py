@@ -17,8 +17,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
-from portwise.host.seccomp_table import UNCONFINED, runc_stub
-from portwise.knowledge import incidents, privileged, seccomp
+from portwise.host.seccomp_table import UNCONFINED, Enforcer, enforcer
+from portwise.knowledge import incidents, oci_runtimes, privileged, seccomp
 from portwise.knowledge.architectures import machine_of
 from portwise.model.host import HostProfile
 from portwise.model.image import ImageProfile
@@ -60,8 +60,12 @@ class SeccompOffers:
     profile: Known[str]
     arch: Known[str]
     libseccomp: Known[str]
-    runc_stub: bool | None
+    enforcer: Enforcer
     kernel: str | None
+
+    @property
+    def stub(self) -> bool | None:
+        return self.enforcer.stub
 
 
 def needs(image: ImageProfile) -> SeccompNeeds:
@@ -77,7 +81,7 @@ def offers(host: HostProfile) -> SeccompOffers:
         known(host.engines.seccomp_profile),
         known(host.kernel.architecture),
         known(host.engines.libseccomp),
-        runc_stub(host),
+        enforcer(host),
         _kernel_version(host.kernel.release.value),
     )
 
@@ -90,17 +94,50 @@ def _kernel_version(release: str | None) -> str | None:
     return parts.group(0) if parts else None
 
 
-@lru_cache(maxsize=65536)
 def _decide(
     profile: str,
     syscall: str,
     arch: str,
-    libseccomp: str | None,
+    offer: SeccompOffers,
     stub: bool | None,
+    *,
+    every_name_known: bool = False,
+) -> seccomp.SeccompDecision:
+    """The answer under this host's runtime and libseccomp; every_name_known: as if the
+    libseccomp resolved every name (the newest release)."""
+    how = offer.enforcer
+    return _decide_cached(
+        profile,
+        syscall,
+        arch,
+        None if every_name_known else how.libseccomp,
+        how.libseccomp_extra,
+        stub,
+        how.runtime or "the runtime",
+        offer.kernel,
+    )
+
+
+@lru_cache(maxsize=65536)
+def _decide_cached(
+    profile: str,
+    syscall: str,
+    arch: str,
+    libseccomp: str | None,
+    extra: frozenset[str],
+    stub: bool | None,
+    runtime: str,
     kernel: str | None,
 ) -> seccomp.SeccompDecision:
     return seccomp.decide(
-        profile, syscall, arch, libseccomp=libseccomp, runc_enosys_stub=stub, kernel=kernel
+        profile,
+        syscall,
+        arch,
+        libseccomp=libseccomp,
+        libseccomp_extra=extra,
+        enosys_stub=stub,
+        runtime=runtime,
+        kernel=kernel,
     )
 
 
@@ -128,9 +165,7 @@ def judge(need: SeccompNeeds, offer: SeccompOffers) -> tuple[Finding, ...]:
     findings: list[Finding] = []
     returned: list[str] = []
     for syscall, group in sorted(by_syscall.items()):
-        decision = _decide(
-            profile, syscall, arch, offer.libseccomp.value, offer.runc_stub, offer.kernel
-        )
+        decision = _decide(profile, syscall, arch, offer, offer.stub)
         if decision.action in ("allow", "log"):
             continue
         if decision.action in ("kill", "trap"):
@@ -140,7 +175,7 @@ def judge(need: SeccompNeeds, offer: SeccompOffers) -> tuple[Finding, ...]:
         outcomes = {use: outcome(use, code) for use in group}
         broken = [u for u, o in outcomes.items() if o == "broken"]
         unknown = [u for u, o in outcomes.items() if o == "unknown"]
-        stub_fixes = offer.runc_stub is None and _stub_answers_enosys(syscall, arch, offer)
+        stub_fixes = offer.stub is None and _stub_answers_enosys(syscall, arch, offer)
         if broken:
             findings.append(_broken(syscall, broken, code, decision, need, offer, stub_fixes))
         elif unknown and not _refused_by_the_kernel(profile, syscall):
@@ -163,15 +198,19 @@ def judge(need: SeccompNeeds, offer: SeccompOffers) -> tuple[Finding, ...]:
 def _host_side(syscall: str, decision: seccomp.SeccompDecision, offer: SeccompOffers) -> list[str]:
     return [
         f"{offer.profile.value} default profile, {syscall}: {decision.reason} ({decision.source})",
-        host_evidence("libseccomp", offer.libseccomp),
-        "runc ENOSYS stub: "
-        + {True: "yes", False: "no", None: "unknown (no runc version)"}[offer.runc_stub],
+        host_evidence("libseccomp", offer.libseccomp)
+        + (
+            f"; its build also resolves {syscall} ({offer.enforcer.libseccomp_extra_source})"
+            if syscall in offer.enforcer.libseccomp_extra
+            else ""
+        ),
+        offer.enforcer.describe(),
     ]
 
 
 def _stub_answers_enosys(syscall: str, arch: str, offer: SeccompOffers) -> bool:
-    """Would runc's ENOSYS stub (runc#2750) change the answer? Matters when runc is unknown."""
-    d = _decide(str(offer.profile.value), syscall, arch, offer.libseccomp.value, True, offer.kernel)
+    """Would an ENOSYS stub (runc#2750) change the answer? Matters when the runtime is unknown."""
+    d = _decide(str(offer.profile.value), syscall, arch, offer, True)
     return d.action == "errno" and d.errno == ENOSYS
 
 
@@ -186,18 +225,43 @@ def _works(d: seccomp.SeccompDecision) -> bool:
     return d.action in ("allow", "log") or (d.action == "errno" and d.errno == ENOSYS)
 
 
+def _runtime_fix(syscall: str, offer: SeccompOffers) -> str | None:
+    """A runtime that answers ENOSYS above the profile, when that alone makes the call work:
+    the first release of the runtime in effect that has the stub, else runc's."""
+    profile, arch = str(offer.profile.value), str(offer.arch.value)
+    if offer.stub or not _works(_decide(profile, syscall, arch, offer, True)):
+        return None
+    how = offer.enforcer
+    own = oci_runtimes.first_with_stub(how.runtime) if how.runtime else None
+    if own is not None and how.runtime is not None:
+        return (
+            f"{how.runtime} {own.since} or newer answers {syscall} with ENOSYS"
+            f" ({own.source.url}); this host runs {how.runtime} {how.runtime_version or '?'}"
+        )
+    runc = oci_runtimes.first_with_stub("runc")
+    since = runc.since if runc else "1.0.0-rc93"
+    if how.runtime in (None, "runc"):
+        return f"runc {since} or newer answers {syscall} with ENOSYS (runc#2750)"
+    return (
+        f"start containers with runc {since} or newer instead of {how.runtime}"
+        f" {how.runtime_version or ''}".rstrip()
+        + f": runc answers {syscall} with ENOSYS (runc#2750), {how.runtime} does not"
+    )
+
+
 def _host_fixes(syscall: str, offer: SeccompOffers) -> list[str]:
     """What to change on the host, each computed from the knowledge: the first libseccomp that
-    resolves the name (when the profile names it but this libseccomp cannot), and the first
-    newer release of the same engine whose profile, under this host's libseccomp and runc,
-    answers differently: never a release whose profile gives the same answer."""
+    resolves the name (when the profile names it but this libseccomp cannot), the first
+    newer release of the same engine whose profile, under this host's libseccomp and runtime,
+    answers differently (never a release whose profile gives the same answer), and a runtime
+    with an ENOSYS stub when that alone changes the answer."""
     profile, arch = str(offer.profile.value), str(offer.arch.value)
-    libseccomp, stub = offer.libseccomp.value, bool(offer.runc_stub)
+    libseccomp, stub = offer.libseccomp.value, bool(offer.stub)
     fixes: list[str] = []
     if (
         libseccomp is not None
-        and not _works(_decide(profile, syscall, arch, libseccomp, stub, offer.kernel))
-        and _works(_decide(profile, syscall, arch, None, stub, offer.kernel))
+        and not _works(_decide(profile, syscall, arch, offer, stub))
+        and _works(_decide(profile, syscall, arch, offer, stub, every_name_known=True))
     ):
         first = seccomp.libseccomp_first_known(syscall, arch)
         fixes.append(
@@ -207,12 +271,13 @@ def _host_fixes(syscall: str, offer: SeccompOffers) -> list[str]:
     engine = profile.rpartition("-")[0]
     newer = [p for p in seccomp.profiles() if p.rpartition("-")[0] == engine]
     for name in newer[newer.index(profile) + 1 :] if profile in newer else []:
-        if _works(_decide(name, syscall, arch, libseccomp, stub, offer.kernel)):
+        if _works(_decide(name, syscall, arch, offer, stub)):
             fixes.append(
                 f"upgrade the engine to {name} or later, whose default profile lets it work"
             )
             break
-    return fixes
+    runtime = _runtime_fix(syscall, offer)
+    return [*fixes, runtime] if runtime else fixes
 
 
 def _broken(
@@ -229,8 +294,6 @@ def _broken(
     ids = [i for family in need.libc for i in incidents.matching(ID, syscall=syscall, libc=family)]
     ids += [i for i in incidents.matching(ID, syscall=syscall) if i not in ids]
     host_fixes = _host_fixes(syscall, offer)
-    if stub_fixes:
-        host_fixes.insert(0, f"runc 1.0.0-rc93 or newer answers {syscall} with ENOSYS (runc#2750)")
     host_fixes.append(
         f"run with a seccomp profile that answers {syscall} with ENOSYS "
         "(--security-opt seccomp=FILE); unconfined only to debug"
@@ -244,8 +307,8 @@ def _broken(
         title=title,
         explanation=explanation
         + (
-            " If the host's runc is 1.0.0-rc93 or newer it answers ENOSYS instead, and the"
-            " call works: the runc version is not in the host profile."
+            f" If the host's OCI runtime answers ENOSYS above the profile (runc 1.0.0-rc93 or"
+            f" newer) the call works: {_unknown_runtime(offer)}."
             if stub_fixes
             else ""
             if certain
@@ -259,10 +322,19 @@ def _broken(
             f"rebuild on a base image whose libc does not issue {syscall} first"
             " (an older release), until the hosts are upgraded"
         ],
-        unknown=["runc version"] if stub_fixes else [],
+        unknown=["the OCI runtime in effect and its version"] if stub_fixes else [],
         incidents=ids,
         references=[decision.source, *incidents.references(ids)],
     )
+
+
+def _unknown_runtime(offer: SeccompOffers) -> str:
+    how = offer.enforcer
+    if how.runtime is None:
+        return f"the runtime in effect is not known ({how.runtime_source})"
+    if how.runtime_version is None:
+        return f"{how.runtime}'s version is not in the host profile"
+    return f"portwise has no record of {how.runtime} {how.runtime_version}'s behaviour"
 
 
 def _why_broken(syscall: str, broken: list[Use], name: str) -> tuple[str, str]:

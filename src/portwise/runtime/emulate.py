@@ -23,7 +23,7 @@ from typing import Any
 from portwise.host.cpu import read_cpu
 from portwise.host.files import HostFiles
 from portwise.host.kernel import MACHINE_NAMES
-from portwise.host.seccomp_table import UNCONFINED, runc_stub
+from portwise.host.seccomp_table import UNCONFINED, enforcer
 from portwise.knowledge import seccomp, syscalls
 from portwise.knowledge.architectures import machine_of
 from portwise.knowledge.cpu_levels import LEVEL_ORDER
@@ -84,13 +84,16 @@ def seccomp_filter(host: HostProfile, machine: str) -> tuple[dict[str, Any] | No
     rules: list[dict[str, Any]] = []
     notes: list[str] = []
     newer: list[str] = []
+    how = enforcer(host)
     for name in sorted(set(syscalls.table(machine).values())):
         decision = seccomp.decide(
             profile,
             name,
             machine,
-            libseccomp=host.engines.libseccomp.value,
-            runc_enosys_stub=runc_stub(host),
+            libseccomp=how.libseccomp,
+            libseccomp_extra=how.libseccomp_extra,
+            enosys_stub=how.stub,
+            runtime=how.runtime or "the runtime",
             kernel=kernel,
         )
         if decision.reason.startswith("conditional") and name in shape.conditional:
@@ -132,9 +135,11 @@ def plan(host: HostProfile, image: ImageProfile) -> Emulation:
     not_emulated: list[str] = []
     profile = host.engines.seccomp_profile.value
     if filt is not None:
-        stub = {True: "yes", False: "no", None: "unknown, taken as no"}[runc_stub(host)]
+        how = enforcer(host)
+        stub = {True: "yes", False: "no", None: "unknown, taken as no"}[how.stub]
         emulated.append(
-            f"seccomp: {profile} default profile as {host.name} answers it (runc stub: {stub})"
+            f"seccomp: {profile} default profile as {host.name} answers it"
+            f" ({how.runtime or 'runtime unknown'}; ENOSYS stub: {stub})"
         )
     elif profile == UNCONFINED:
         emulated.append("seccomp: none (the host's engine runs containers unconfined)")

@@ -21,7 +21,10 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from pydantic import Field
+
 from portwise.knowledge import syscalls
+from portwise.knowledge.indexed import Frozen, Indexed, Source, load_indexed
 
 ENOSYS = 38
 EPERM = 1
@@ -102,8 +105,43 @@ def for_engine(engine: str, version: str) -> str | None:
 
 
 def data_version() -> str:
-    """Version of the data file (changes whenever its content does), for caches and reports."""
-    return str(_data()["data_version"])
+    """Version of the data files (changes whenever their content does), for caches and reports."""
+    return f"{_data()['data_version']}+{_builds().digest}"
+
+
+class LibseccompBuild(Frozen):
+    """A distribution's libseccomp package that resolves names its upstream release does not."""
+
+    package: str
+    distribution: str
+    upstream: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    resolves_beyond: dict[str, tuple[str, ...]]
+    source: Source
+
+
+class LibseccompBuilds(Frozen):
+    model_version: int
+    note: str
+    builds: tuple[LibseccompBuild, ...]
+
+
+@cache
+def _builds() -> Indexed[LibseccompBuilds, LibseccompBuild]:
+    return load_indexed(
+        __name__,
+        "libseccomp_builds.json",
+        LibseccompBuilds,
+        lambda m: m.builds,
+        lambda b: [(b.package, "")],
+    )
+
+
+def libseccomp_build(package: str | None) -> LibseccompBuild | None:
+    """The recorded distribution build with this package version, if portwise knows it."""
+    if package is None:
+        return None
+    found = _builds().index.get((package, ""), ())
+    return found[0] if found else None
 
 
 def _vkey(version: str) -> tuple[int, ...]:
@@ -147,9 +185,17 @@ def libseccomp_first_known(name: str, arch: str) -> str | None:
     return None if first is None else str(first)
 
 
-def _unknown_since(name: str, arch: str, libseccomp: str | None) -> str | None:
-    """The first libseccomp release that knows name on arch, when the given one is older."""
-    if libseccomp is None:
+def libseccomp_knows(name: str, arch: str, release: str) -> bool:
+    """Whether upstream libseccomp `release` resolves `name` on `arch` (per the data)."""
+    return _unknown_since(name, arch, release) is None
+
+
+def _unknown_since(
+    name: str, arch: str, libseccomp: str | None, extra: frozenset[str] = frozenset()
+) -> str | None:
+    """The first libseccomp release that knows name on arch, when the given one is older and
+    its build does not resolve the name anyway (a distribution's backport: `extra`)."""
+    if libseccomp is None or name in extra:
         return None
     first = _data()["libseccomp"]["first_known"].get(name, {}).get(arch)
     if first is not None and _vkey(libseccomp) < _vkey(first):
@@ -173,19 +219,22 @@ def decide(
     arch: str,
     *,
     libseccomp: str | None = None,
-    runc_enosys_stub: bool | None = None,
+    libseccomp_extra: frozenset[str] = frozenset(),
+    enosys_stub: bool | None = None,
+    runtime: str = "runc",
     syscall_numbers: Mapping[str, int] | None = None,
     kernel: str | None = None,
 ) -> SeccompDecision:
     """What `profile` does with `syscall` on `arch` under the engine's default capabilities.
 
-    libseccomp: the host's libseccomp version; names it does not know are skipped, so the call
-    falls to the default action. runc_enosys_stub: True when runc (>= 1.0.0-rc93, and for a
-    non-native arch only if the profile's archMap lists it before 1.1.15) answers ENOSYS above
-    the highest named syscall number; None means unknown (the reason then says what the stub
-    would change). syscall_numbers: name -> number on `arch`, overriding portwise's tables.
-    kernel: the host kernel, for includes.minKernel (assumed met when None). Rule numbers in
-    reasons index the profile's "syscalls" list from 0.
+    libseccomp: the upstream release of the runtime's libseccomp; names it does not know are
+    skipped, so the call falls to the default action; libseccomp_extra: names its build resolves
+    anyway (distribution backports). enosys_stub: True when the OCI runtime (`runtime`: runc
+    >= 1.0.0-rc93, and for a non-native arch only if the profile's archMap lists it before
+    1.1.15) answers ENOSYS above the highest named syscall number; None means unknown (the
+    reason then says what the stub would change). syscall_numbers: name -> number on `arch`,
+    overriding portwise's tables. kernel: the host kernel, for includes.minKernel (assumed met
+    when None). Rule numbers in reasons index the profile's "syscalls" list from 0.
     """
     p = _profile(profile)
     if arch not in ARCHES:
@@ -197,7 +246,7 @@ def decide(
     applicable = [(i, r) for i, r in enumerate(p["rules"]) if _applies(r, native, caps, kernel)]
 
     notes: list[str] = []
-    missing = _unknown_since(syscall, arch, libseccomp)
+    missing = _unknown_since(syscall, arch, libseccomp, libseccomp_extra)
     matches = [(i, r) for i, r in applicable if syscall in r["names"]]
     if matches and missing is None:
         for _, r in matches:
@@ -241,23 +290,24 @@ def decide(
     )
     stub_possible = p["defaultAction"] != "allow" and p.get("defaultErrnoRet") != ENOSYS
     number = nr(syscall)
-    if stub_possible and number is not None and runc_enosys_stub is not False:
+    if stub_possible and number is not None and enosys_stub is not False:
         named = {
             n
             for _, r in applicable
             for n in r["names"]
-            if _unknown_since(n, arch, libseccomp) is None
+            if _unknown_since(n, arch, libseccomp, libseccomp_extra) is None
         }
         numbers = [x for x in (nr(n) for n in named) if x is not None]
         highest = max(numbers, default=None)
         if highest is not None and number > highest:
             why = f"above the highest named syscall on {scmp_arch} ({number} > {highest})"
-            if runc_enosys_stub:
+            if enosys_stub:
                 return SeccompDecision(
-                    "errno", ENOSYS, f"{prefix}; {why}: runc answers ENOSYS", src
+                    "errno", ENOSYS, f"{prefix}; {why}: {runtime} answers ENOSYS", src
                 )
             notes.append(
-                f"{why}: runc >= 1.0.0-rc93 would answer ENOSYS (opencontainers/runc#2750)"
+                f"{why}: a runtime with an ENOSYS stub (runc >= 1.0.0-rc93,"
+                " opencontainers/runc#2750) would answer ENOSYS"
             )
     errno = _errno_of(p["defaultAction"], p.get("defaultErrnoRet"))
     default = _SCMP_NAME[p["defaultAction"]] + (f" (errnoRet {errno})" if errno is not None else "")

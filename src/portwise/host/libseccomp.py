@@ -1,0 +1,59 @@
+"""The libseccomp a host's runtime resolves profile names with: release, package, real name set.
+
+A distribution's build can resolve names its upstream release does not (Debian 12's
+2.5.4-1+deb12u1 carries the syscall table of 2.5.5), so the release number alone gives a wrong
+answer. On a live host every name of portwise's syscall table is resolved through the library
+itself (seccomp_syscall_resolve_name_arch); under --root nothing is loaded, and the package
+version read from the package database lets the knowledge data supply the set.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+from pathlib import Path
+
+from portwise.host.files import HostFiles, Unreadable
+from portwise.knowledge import seccomp, syscalls
+from portwise.model.host import Fact
+
+DPKG_STATUS = "/var/lib/dpkg/status"
+PACKAGES = ("libseccomp2", "libseccomp")
+# the audit architecture tokens libseccomp takes (linux/audit.h AUDIT_ARCH_*)
+AUDIT_ARCH = {"x86-64": 0xC000003E, "aarch64": 0xC00000B7}
+
+
+def package_version(files: HostFiles) -> Fact[str]:
+    """The libseccomp package's version from dpkg's database (RPM databases are not read)."""
+    try:
+        status = files.read_text(DPKG_STATUS)
+    except Unreadable as exc:
+        return Fact.missing(f"no dpkg database ({exc}); RPM databases are not read")
+    for stanza in status.split("\n\n"):
+        name = re.search(r"^Package: (\S+)$", stanza, re.M)
+        version = re.search(r"^Version: (\S+)$", stanza, re.M)
+        installed = re.search(r"^Status: .* installed$", stanza, re.M)
+        if name and version and installed and name.group(1) in PACKAGES:
+            return Fact.of(version.group(1), f"{DPKG_STATUS} ({name.group(1)})")
+    return Fact.missing(f"{DPKG_STATUS} lists no installed libseccomp package")
+
+
+def resolved_beyond(library: Path, release: str, arch: str) -> Fact[list[str]]:
+    """Names the library resolves that its upstream release does not: loaded and asked."""
+    token = AUDIT_ARCH.get(arch)
+    if token is None:
+        return Fact.missing(f"resolving names is not implemented for {arch}")
+    try:
+        lib = ctypes.CDLL(str(library))
+        resolve = lib.seccomp_syscall_resolve_name_arch
+    except (OSError, AttributeError) as exc:
+        return Fact.missing(f"could not load {library}: {exc}")
+    resolve.argtypes = [ctypes.c_uint32, ctypes.c_char_p]
+    resolve.restype = ctypes.c_int
+    names = sorted(set(syscalls.table(arch).values()))
+    beyond = [
+        name
+        for name in names
+        if not seccomp.libseccomp_knows(name, arch, release) and resolve(token, name.encode()) >= 0
+    ]
+    return Fact.of(beyond, f"{library}: seccomp_syscall_resolve_name_arch for {len(names)} names")
