@@ -196,3 +196,58 @@ def test_privileged_operations_are_noted_keyring_calls_stay_risks(real_profile: 
     )
     (add_key,) = [f for f in findings.values() if f.subject == "add_key"]
     assert (add_key.id, add_key.severity) == ("seccomp.denied-direct", "risk")
+
+
+def on_runtime(profile: str, runtime: str, version: str, **changes: object) -> HostProfile:
+    tool = Tool(name=runtime, path=f"/usr/bin/{runtime}", version=fact(version))
+    return host_with(
+        "debian-12",
+        f"{profile}+{runtime}-{version}",
+        engines__seccomp_profile=fact(profile),
+        engines__runtimes=fact([tool.model_dump()]),
+        engines__default_runtime=fact(runtime),
+        **changes,
+    )
+
+
+def test_crun_has_no_stub_and_the_finding_names_it(real_profile: ScanReal) -> None:
+    """crun loads the profile as written (no ENOSYS stub, containers/crun seccomp.c): where
+    runc's stub would save fchmodat2 under 20.10.10's profile, crun's EPERM breaks lchmod,
+    and the fix names crun, never 'upgrade runc'."""
+    trixie = real_profile("debian-trixie-amd64")
+    crun = judge(trixie, on_runtime("docker-20.10.10", "crun", "1.8.1"))
+    finding = crun["fchmodat2"]
+    assert finding.severity == "fail" and finding.unknown == []
+    assert any("OCI runtime in effect: crun 1.8.1" in e for e in finding.evidence.host)
+    assert any("instead of crun 1.8.1" in m for m in finding.mitigations_host)
+    assert not any(m.startswith("runc 1.0.0-rc93 or newer") for m in finding.mitigations_host)
+    runc = judge(trixie, on_runtime("docker-20.10.10", "runc", NEW_RUNC))
+    assert "fchmodat2" not in runc
+
+
+def test_a_runtime_release_newer_than_its_source_is_unknown(real_profile: ScanReal) -> None:
+    """crun's behaviour is recorded through 1.29.1: a later crun is not assumed to behave alike."""
+    findings = judge(
+        real_profile("debian-trixie-amd64"), on_runtime("docker-20.10.10", "crun", "9.0")
+    )
+    assert findings["fchmodat2"].severity == "risk"
+    assert "no record of crun 9.0" in findings["fchmodat2"].explanation
+
+
+def test_a_distribution_backport_in_libseccomp_changes_the_answer(real_profile: ScanReal) -> None:
+    """Under crun (no stub) and a profile naming fchmodat2, upstream libseccomp 2.5.4 cannot
+    resolve the name, so the rule is skipped and lchmod gets EPERM; Debian's 2.5.4-1+deb12u1
+    resolves it (its changelog: syscalls up to Linux 6.7), so the call is allowed."""
+    trixie = real_profile("debian-trixie-amd64")
+    upstream = on_runtime("docker-27.5.1", "crun", "1.8.1", engines__libseccomp=fact("2.5.4"))
+    assert judge(trixie, upstream)["fchmodat2"].severity == "fail"
+    fixes = judge(trixie, upstream)["fchmodat2"].mitigations_host
+    assert fixes[0].startswith("libseccomp 2.5.5 or newer, which resolves fchmodat2")
+    debian = on_runtime(
+        "docker-27.5.1",
+        "crun",
+        "1.8.1",
+        engines__libseccomp=fact("2.5.4"),
+        engines__libseccomp_package=fact("2.5.4-1+deb12u1"),
+    )
+    assert "fchmodat2" not in judge(trixie, debian)

@@ -31,6 +31,9 @@ class Behaviour(Frozen):
         description="a profile name the linked libseccomp cannot resolve: the rule is skipped"
         " (the call falls to the default action) or the container fails to start"
     )
+    checked_through: str | None = Field(
+        None, description="the newest release the source was read at; later ones are unknown"
+    )
     filters_syscalls: bool = Field(
         True, description="False: the runtime answers calls itself and the host filter is moot"
     )
@@ -89,6 +92,9 @@ def behaviour(runtime: str, version: str | None) -> Behaviour | None:
     for b in sorted(entry.behaviours, key=lambda b: release_key(b.since)):
         if release_key(b.since) <= release_key(version):
             current = b
+    if current and current.checked_through:
+        if release_key(version) > release_key(current.checked_through):
+            return None  # a release newer than the source portwise read: not known
     return current
 
 
