@@ -9,10 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from hostkit import fact, host_with
 
 from portwise.check import engine_views
 from portwise.errors import UsageError
 from portwise.host.collect import collect_host
+from portwise.host.files import HostFiles
+from portwise.host.kubelet import seccomp_default
+from portwise.host.meaning import with_seccomp
 from portwise.host.seccomp_table import enforcer
 from portwise.knowledge.seccomp import libseccomp_build
 from portwise.model.host import HostProfile
@@ -102,3 +106,30 @@ def test_libseccomp_names_resolved_agree_with_python3_seccomp(here: HostProfile)
     )
     out = subprocess.run([python, "-c", code, *names], capture_output=True, text=True).stdout
     assert names and all(int(line.split()[1]) >= 0 for line in out.splitlines())
+
+
+def test_kubelet_seccomp_default_is_read_from_its_configuration(tmp_path: Path) -> None:
+    config = tmp_path / "var/lib/kubelet/config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text("kind: KubeletConfiguration\nseccompDefault: true\n")
+    on = seccomp_default(HostFiles(tmp_path))
+    assert on.value is True and on.source == "/var/lib/kubelet/config.yaml seccompDefault"
+    config.write_text("kind: KubeletConfiguration\ncgroupDriver: systemd\n")
+    off = seccomp_default(HostFiles(tmp_path))
+    assert off.value is False and "does not set seccompDefault" in str(off.source)
+    config.unlink()
+    assert seccomp_default(HostFiles(tmp_path)).value is None
+
+
+def test_a_pod_that_asks_for_runtime_default_gets_the_cri_profile() -> None:
+    """A node whose kubelet leaves pods Unconfined: runtime-default judges the pods that ask."""
+    node = host_with(
+        "debian-12",
+        "node",
+        engines__seccomp_profile=fact("unconfined", "kubelet seccompDefault off"),
+        engines__runtime_default_profile=fact("containerd-1.7.13", "containerd CRI default"),
+    )
+    asked = with_seccomp(node, "runtime-default")
+    assert asked.engines.seccomp_profile.value == "containerd-1.7.13"
+    assert asked.name == "node+seccomp=containerd-1.7.13"
+    assert with_seccomp(node, "unconfined").engines.seccomp_profile.value == "unconfined"

@@ -27,8 +27,9 @@ from portwise.host.engine_config import (
 )
 from portwise.host.files import HostFiles
 from portwise.host.kernel import read_architecture
+from portwise.host.kubelet import kubelet_setup, seccomp_default
 from portwise.host.libseccomp import package_version, resolved_beyond
-from portwise.host.setups import docker_setup, podman_setup
+from portwise.host.setups import docker_setup, podman_setup, runtime_of
 from portwise.knowledge.seccomp import by_content, for_engine
 from portwise.model.host import EngineFacts, Fact, Tool
 
@@ -106,6 +107,7 @@ def read_engines(files: HostFiles) -> EngineFacts:
         libseccomp=libseccomp,
         libseccomp_package=package_version(files),
         libseccomp_resolves=_resolves(files, libseccomp, library),
+        kubelet_seccomp_default=seccomp_default(files),
         default_ulimits=_setting(settings, "containers", "default_ulimits", where),
         default_runtime=_setting(settings, "engine", "runtime", where),
         storage_driver=storage_driver(storage, storage_files),
@@ -121,6 +123,7 @@ def read_engines(files: HostFiles) -> EngineFacts:
     engines = [t for t in map(_tool, ENGINES) if t]
     runtimes = [t for t in map(_tool, RUNTIMES) if t]
     by_name = {t.name: t for t in engines}
+    runtimes_by_name = {t.name: t for t in runtimes}
     setups = []
     if "podman" in by_name:
         asked = _podman_runtime(by_name["podman"])
@@ -136,6 +139,10 @@ def read_engines(files: HostFiles) -> EngineFacts:
         setups.append(
             docker_setup(files, by_name["dockerd"], {t.name: t for t in runtimes}, configured)
         )
+    kubelet = configured.kubelet_seccomp_default
+    if kubelet.value is not None and "containerd" in by_name:
+        runtime, version = runtime_of("containerd", Fact.missing("CRI"), runtimes_by_name)
+        setups.append(kubelet_setup(kubelet, by_name["containerd"], runtime, version, configured))
     return configured.model_copy(
         update={
             "engines": Fact.of(engines, "PATH lookup and --version"),

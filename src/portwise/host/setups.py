@@ -23,7 +23,7 @@ from portwise.model.host import EngineFacts, EngineSetup, Fact, HostProfile, Too
 UNCONFINED = "unconfined"
 
 
-def _runtime(
+def runtime_of(
     engine: str, configured: Fact[str], runtimes: dict[str, Tool]
 ) -> tuple[Fact[str], Fact[str]]:
     """The runtime the engine uses (its configuration, else its documented default) and that
@@ -52,7 +52,7 @@ def docker_setup(
         if where and isinstance(daemon.get("default-runtime"), str)
         else Fact.missing("daemon.json names no default-runtime")
     )
-    runtime, version = _runtime("docker", configured, runtimes)
+    runtime, version = runtime_of("docker", configured, runtimes)
     custom = daemon.get("seccomp-profile") if where else None
     profile: Fact[str]
     if custom == UNCONFINED:
@@ -78,7 +78,7 @@ def podman_setup(
     base: EngineFacts,
     settings: dict[str, dict[str, Any]],
 ) -> EngineSetup:
-    runtime, version = _runtime("podman", base.default_runtime, runtimes)
+    runtime, version = runtime_of("podman", base.default_runtime, runtimes)
     profile = profile_by_content(files, podman_seccomp_file(files, settings), by_content())
     return _setup("podman", podman.version, runtime, version, profile, base)
 

@@ -209,7 +209,27 @@ def render_host(console: Console, host: HostProfile) -> None:
             if listed is None
             else "none found",
         )
-    table.add_row("libseccomp", _shown(host.engines.libseccomp))
+    engines = host.engines
+    table.add_row("libseccomp", _shown(engines.libseccomp))
+    if engines.libseccomp_package.value is not None:
+        table.add_row("libseccomp package", _shown(engines.libseccomp_package))
+    beyond = engines.libseccomp_resolves.value
+    if beyond:
+        table.add_row("resolves beyond", f"{escape(', '.join(beyond))} [dim](backported)")
+    for setup in engines.setups:
+        table.add_row(
+            f"engine {escape(setup.engine)}",
+            f"{escape(setup.version.value or '?')}: runtime "
+            f"{escape(str(setup.runtime.value or 'unknown'))}"
+            f" {escape(setup.runtime_version.value or '')}, seccomp "
+            + (
+                escape(str(setup.seccomp_profile.value))
+                if setup.seccomp_profile.value
+                else f"unknown [dim]({escape(setup.seccomp_profile.unknown or '')})"
+            ),
+        )
+    if engines.kubelet_seccomp_default.value is not None or engines.setups == []:
+        table.add_row("kubelet seccompDefault", _shown(engines.kubelet_seccomp_default))
     table.add_row("storage d_type", _shown(host.engines.storage_d_type))
     rules = host.engines.iptables_rules.value
     table.add_row(

@@ -92,9 +92,9 @@ def behaviour(runtime: str, version: str | None) -> Behaviour | None:
     for b in sorted(entry.behaviours, key=lambda b: release_key(b.since)):
         if release_key(b.since) <= release_key(version):
             current = b
-    if current and current.checked_through:
-        if release_key(version) > release_key(current.checked_through):
-            return None  # a release newer than the source portwise read: not known
+    newer = current and current.checked_through
+    if newer and release_key(version) > release_key(newer):
+        return None  # a release newer than the source portwise read: not known
     return current
 
 
