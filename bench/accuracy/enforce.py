@@ -10,7 +10,11 @@ adds is then real: runc 1.1.5's ENOSYS stub above the highest named syscall, or 
 Two things cannot come from a real old component here and are imposed by hand, said so:
 - "no stub" (runc before 1.0.0-rc93): every syscall the local libseccomp can name and the profile
   does not is listed with the default action, so the local runc's stub covers nothing it can name;
-  names the local libseccomp does not know (fchmodat2, mseal, ... for 2.5.4) still get the stub.
+  names the local libseccomp does not know (mseal, ... for Debian's 2.5.4-1+deb12u1) still get
+  the stub.
+- an upstream libseccomp release older than the local build (2.5.4 without Debian's backported
+  names: fchmodat2, cachestat, ...): those names are dropped from the filter, as a runtime linked
+  to that release skips names it cannot resolve.
 - an older kernel: calls the profile allows but the kernel predates answer ENOSYS (the
   version each call appeared in comes from portwise's syscall table, which is kernel fact).
 """
@@ -22,15 +26,19 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
+from portwise.host.libseccomp import resolvable
 from portwise.knowledge import syscalls
 
 ENOSYS = 38
 MACHINE = "x86-64"
 NATIVE = "amd64"
 SCMP_ARCH = "SCMP_ARCH_X86_64"
-LOCAL_LIBSECCOMP = (2, 5, 4)  # Debian bookworm's, which runc 1.1.5 and crun 1.8.1 link
+LOCAL_LIBRARY = Path(
+    "/usr/lib/x86_64-linux-gnu/libseccomp.so.2"
+)  # runc 1.1.5 and crun 1.8.1 link it
 
 
 @cache
@@ -45,15 +53,28 @@ def _key(version: str) -> tuple[int, ...]:
     return tuple(int(x) for x in m.group(0).split(".")) if m else ()
 
 
-def nameable() -> set[str]:
-    """Syscall names of this machine that the local libseccomp can resolve."""
+@cache
+def _local_names() -> frozenset[str]:
+    """Names the local library really resolves (Debian's build: more than upstream 2.5.4)."""
+    return frozenset(resolvable(LOCAL_LIBRARY, MACHINE))
+
+
+def upstream_names(release: str) -> set[str]:
+    """Names upstream libseccomp `release` resolves (from the release tags' tables)."""
     first = _data()["libseccomp"]["first_known"]
     out = set()
     for name in syscalls.table(MACHINE).values():
         since = first.get(name, {}).get(MACHINE)
-        if since is None or _key(since) <= LOCAL_LIBSECCOMP:
+        if since is None or _key(since) <= _key(release):
             out.add(name)
     return out
+
+
+def nameable(upstream: str | None = None) -> set[str]:
+    """Syscall names the runtime can resolve: the local library's, or only those of an
+    upstream release it imitates (names beyond it are then dropped from the filter)."""
+    local = set(_local_names())
+    return local if upstream is None else local & upstream_names(upstream)
 
 
 def unnameable() -> set[str]:
@@ -85,9 +106,12 @@ class Enforcement:
     profile: str
     stub: bool  # False: runc before 1.0.0-rc93 (imposed by listing every nameable call)
     kernel: str
+    libseccomp_upstream: str | None = None  # imitate this upstream release's name table
 
     def describe(self) -> str:
-        return f"{self.profile}, {'stub' if self.stub else 'no stub'}, kernel {self.kernel}"
+        stub = "stub" if self.stub else "no stub"
+        lib = f", libseccomp {self.libseccomp_upstream} names" if self.libseccomp_upstream else ""
+        return f"{self.profile}, {stub}, kernel {self.kernel}{lib}"
 
 
 def oci_filter(how: Enforcement) -> dict[str, Any] | None:
@@ -99,8 +123,13 @@ def oci_filter(how: Enforcement) -> dict[str, Any] | None:
     rules = [r for r in p["rules"] if _applies(r, caps, how.kernel)]
     out: list[dict[str, Any]] = []
     newer: list[str] = []
+    known = nameable(how.libseccomp_upstream)
+    unresolvable = set(syscalls.table(MACHINE).values()) - known
     for rule in rules:
-        names = list(rule["names"])
+        # a runtime whose libseccomp cannot resolve a name skips it (runc, crun: warning)
+        names = [n for n in rule["names"] if n not in unresolvable or n not in _local_names()]
+        if not names:
+            continue
         if rule["action"] == "allow" and not rule.get("args"):
             newer.extend(n for n in names if _newer(n, how.kernel))
             names = [n for n in names if not _newer(n, how.kernel)]
@@ -119,7 +148,7 @@ def oci_filter(how: Enforcement) -> dict[str, Any] | None:
     default = f"SCMP_ACT_{p['defaultAction'].upper()}"
     if not how.stub and p["defaultAction"] != "allow":
         named = {n for r in rules for n in r["names"]}
-        rest = sorted(nameable() - named)
+        rest = sorted(known - named)
         if rest:
             entry = {"names": rest, "action": default}
             if p.get("defaultErrnoRet") is not None:

@@ -1,7 +1,7 @@
 """Host variants that exercise seccomp history: a catalog host with a few facts overridden.
 
-Every variant starts from the catalog's debian-12 host (libseccomp 2.5.4, runc 1.1.5: this
-machine's own, so what the model is told is what can be enforced here) and changes the engine's
+Every variant starts from the catalog's debian-12 host (libseccomp 2.5.4-1+deb12u1, runc 1.1.5:
+this machine's own, so what the model is told is what can be enforced here) and changes the engine's
 default profile, the OCI runtime and its version, and the kernel release, through the suite
 override vocabulary (portwise.suite.overrides), as a suite file would.
 """
@@ -32,9 +32,10 @@ class Variant:
     stub: bool  # runc's ENOSYS stub (imposed by hand when False, see enforce.py)
     why: str
     engine: tuple[str, str] | None = None  # (docker, 20.10.9): the engine version, for realism
+    libseccomp_upstream: str | None = None  # the model is told upstream X, the run imitates it
 
     def enforcement(self) -> Enforcement:
-        return Enforcement(self.profile, self.stub, self.kernel)
+        return Enforcement(self.profile, self.stub, self.kernel, self.libseccomp_upstream)
 
     def host(self) -> HostProfile:
         source = f"bench/accuracy variant {self.name}"
@@ -46,6 +47,11 @@ class Variant:
         ]
         if self.engine is not None:
             overrides.append(Override(f"engines.engines.{self.engine[0]}", self.engine[1], source))
+        if self.libseccomp_upstream is not None:  # an upstream build: no distribution package
+            overrides += [
+                Override("engines.libseccomp", self.libseccomp_upstream, source),
+                Override("engines.libseccomp_package", self.libseccomp_upstream, source),
+            ]
         host = apply(load_catalog_host(BASE), overrides, name=self.name)
         if self.runtime == "crun":  # the host has crun only: runc's facts must not apply
             data = host.model_dump()
@@ -62,12 +68,13 @@ def _v(
     kernel: str,
     why: str,
     engine: tuple[str, str] | None = None,
+    libseccomp: str | None = None,
 ) -> Variant:
     if runtime == "crun":
-        return Variant(name, profile, "crun", LOCAL_CRUN, kernel, True, why, engine)
+        return Variant(name, profile, "crun", LOCAL_CRUN, kernel, True, why, engine, libseccomp)
     stub = runtime != "runc-rc92"
     version = LOCAL_RUNC if stub else "1.0.0-rc92"
-    return Variant(name, profile, "runc", version, kernel, stub, why, engine)
+    return Variant(name, profile, "runc", version, kernel, stub, why, engine, libseccomp)
 
 
 VARIANTS: tuple[Variant, ...] = (
@@ -86,5 +93,23 @@ VARIANTS: tuple[Variant, ...] = (
     _v("d20.10.9-crun-k5.15", "docker-20.10.9", "crun", "5.15.0", "20.10.9 profile under crun"),
     _v("p0.50.1-crun-k5.14", "podman-common-0.50.1", "crun", "5.14.0", "podman (RHEL 9) + crun"),
     _v("p0.64.1-crun-k6.8", "podman-common-0.64.1", "crun", "6.8.0", "podman + crun, newer"),
+    _v("d20.10.10-crun-k6.8", "docker-20.10.10", "crun", "6.8.0", "crun: no stub above 20.10.10"),
+    _v("d27.5.1-crun-k6.8", "docker-27.5.1", "crun", "6.8.0", "Debian's libseccomp backports"),
+    _v(
+        "d27.5.1-crun-up2.5.4-k6.8",
+        "docker-27.5.1",
+        "crun",
+        "6.8.0",
+        "upstream 2.5.4 skips fchmodat2, cachestat...",
+        libseccomp="2.5.4",
+    ),
+    _v(
+        "d27.5.1-nostub-up2.5.4-k6.8",
+        "docker-27.5.1",
+        "runc-rc92",
+        "6.8.0",
+        "upstream 2.5.4 names, runc without stub",
+        libseccomp="2.5.4",
+    ),
 )
 QUICK = ("d17.03-nostub-k5.4", "d20.10.9-stub-k5.15", "d20.10.10-stub-k5.15", "p0.50.1-crun-k5.14")

@@ -239,7 +239,13 @@ def test_a_distribution_backport_in_libseccomp_changes_the_answer(real_profile: 
     resolve the name, so the rule is skipped and lchmod gets EPERM; Debian's 2.5.4-1+deb12u1
     resolves it (its changelog: syscalls up to Linux 6.7), so the call is allowed."""
     trixie = real_profile("debian-trixie-amd64")
-    upstream = on_runtime("docker-27.5.1", "crun", "1.8.1", engines__libseccomp=fact("2.5.4"))
+    upstream = on_runtime(
+        "docker-27.5.1",
+        "crun",
+        "1.8.1",
+        engines__libseccomp=fact("2.5.4"),
+        engines__libseccomp_package=fact("2.5.4"),
+    )
     assert judge(trixie, upstream)["fchmodat2"].severity == "fail"
     fixes = judge(trixie, upstream)["fchmodat2"].mitigations_host
     assert fixes[0].startswith("libseccomp 2.5.5 or newer, which resolves fchmodat2")

@@ -38,22 +38,31 @@ def package_version(files: HostFiles) -> Fact[str]:
     return Fact.missing(f"{DPKG_STATUS} lists no installed libseccomp package")
 
 
-def resolved_beyond(library: Path, release: str, arch: str) -> Fact[list[str]]:
-    """Names the library resolves that its upstream release does not: loaded and asked."""
+class LibraryError(Exception):
+    """The library could not be loaded or asked."""
+
+
+def resolvable(library: Path, arch: str) -> set[str]:
+    """Every name of portwise's syscall table for `arch` that the library resolves."""
     token = AUDIT_ARCH.get(arch)
     if token is None:
-        return Fact.missing(f"resolving names is not implemented for {arch}")
+        raise LibraryError(f"resolving names is not implemented for {arch}")
     try:
-        lib = ctypes.CDLL(str(library))
-        resolve = lib.seccomp_syscall_resolve_name_arch
+        resolve = ctypes.CDLL(str(library)).seccomp_syscall_resolve_name_arch
     except (OSError, AttributeError) as exc:
-        return Fact.missing(f"could not load {library}: {exc}")
+        raise LibraryError(f"could not load {library}: {exc}") from exc
     resolve.argtypes = [ctypes.c_uint32, ctypes.c_char_p]
     resolve.restype = ctypes.c_int
-    names = sorted(set(syscalls.table(arch).values()))
-    beyond = [
-        name
-        for name in names
-        if not seccomp.libseccomp_knows(name, arch, release) and resolve(token, name.encode()) >= 0
-    ]
-    return Fact.of(beyond, f"{library}: seccomp_syscall_resolve_name_arch for {len(names)} names")
+    names = set(syscalls.table(arch).values())
+    return {name for name in names if resolve(token, name.encode()) >= 0}
+
+
+def resolved_beyond(library: Path, release: str, arch: str) -> Fact[list[str]]:
+    """Names the library resolves that its upstream release does not: loaded and asked."""
+    try:
+        known = resolvable(library, arch)
+    except LibraryError as exc:
+        return Fact.missing(str(exc))
+    beyond = sorted(n for n in known if not seccomp.libseccomp_knows(n, arch, release))
+    count = len(set(syscalls.table(arch).values()))
+    return Fact.of(beyond, f"{library}: seccomp_syscall_resolve_name_arch for {count} names")

@@ -144,6 +144,8 @@ def apply(host: HostProfile, overrides: Sequence[Override], name: str | None = N
         for part in path[:-1]:
             node = node[part]
         node[path[-1]] = _fact(override.value, override.source)
+    if any(o.key.startswith("engines.") for o in overrides):
+        data["engines"]["setups"] = []  # the overridden facts now describe the one engine judged
     data["name"] = name or host.name
     try:
         return HostProfile.model_validate(data)
