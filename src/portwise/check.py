@@ -97,15 +97,20 @@ def engine_views(host: HostProfile, engine: str | None = None) -> list[HostProfi
     views = per_engine(host)
     if engine is None:
         return views
+    if not host.engines.setups:  # a host that describes one engine: it must be that one
+        named = {t.name for t in host.engines.engines.value or []}
+        if engine in named or (engine == "docker" and "dockerd" in named):
+            return [host]
+        present = ", ".join(sorted(named)) or "no engines"
+        raise UsageError(f"--engine {engine}: host {host.name} records {present}")
     present = [s.engine for s in host.engines.setups]
-    chosen = [v for v in views if v.engines.setups and v.engines.setups[0].engine == engine]
+    chosen = [s for s in host.engines.setups if s.engine == engine]
     if not chosen:
         raise UsageError(
-            f"--engine {engine}: host {host.name} records "
-            + (f"the engines {', '.join(present)}" if present else "no engine setups"),
+            f"--engine {engine}: host {host.name} records the engines {', '.join(present)}",
             hint="`portwise host --json` shows engines.setups",
         )
-    return [with_setup(host, chosen[0].engines.setups[0], rename=False)]
+    return [with_setup(host, chosen[0], rename=False)]
 
 
 def knowledge_versions() -> dict[str, str]:

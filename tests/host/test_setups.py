@@ -133,3 +133,11 @@ def test_a_pod_that_asks_for_runtime_default_gets_the_cri_profile() -> None:
     assert asked.engines.seccomp_profile.value == "containerd-1.7.13"
     assert asked.name == "node+seccomp=containerd-1.7.13"
     assert with_seccomp(node, "unconfined").engines.seccomp_profile.value == "unconfined"
+
+
+def test_engine_on_a_host_that_describes_one_engine() -> None:
+    """Catalog hosts describe one engine: --engine must name it, or it is a usage error."""
+    ubuntu = host_with("ubuntu-20.04-docker-20.10.9", "ubuntu")
+    assert [h.name for h in engine_views(ubuntu, "docker")] == ["ubuntu"]
+    with pytest.raises(UsageError, match="--engine podman: host ubuntu records docker"):
+        engine_views(ubuntu, "podman")
