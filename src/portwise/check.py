@@ -101,8 +101,8 @@ def engine_views(host: HostProfile, engine: str | None = None) -> list[HostProfi
         named = {t.name for t in host.engines.engines.value or []}
         if engine in named or (engine == "docker" and "dockerd" in named):
             return [host]
-        present = ", ".join(sorted(named)) or "no engines"
-        raise UsageError(f"--engine {engine}: host {host.name} records {present}")
+        listed = ", ".join(sorted(named)) or "no engines"
+        raise UsageError(f"--engine {engine}: host {host.name} records {listed}")
     present = [s.engine for s in host.engines.setups]
     chosen = [s for s in host.engines.setups if s.engine == engine]
     if not chosen:
