@@ -88,14 +88,18 @@ def test_cache_info_and_clear(tmp_path: Path) -> None:
         ["host"],
         ["hosts"],
         ["test"],
+        ["suite"],
         ["suite", "run"],
         ["schema"],
         ["cache", "info"],
     ],
 )
-def test_every_help_page_renders(command: list[str]) -> None:
-    """Help text is rich markup: a literal "[/v]" in an option's help crashed it once."""
+def test_every_help_page_renders(command: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Help text is rich markup: a literal "[/v]" in an option's help crashed it once. At 80
+    columns every line fits."""
+    monkeypatch.setenv("COLUMNS", "80")
     done = run(*command, "--help")
     assert done.returncode == 0, done.stderr
+    assert max(len(line) for line in done.stdout.splitlines()) <= 80
     assert "Usage: " in done.stdout and "[OPTIONS]" in done.stdout
     assert "Traceback" not in done.stderr

@@ -30,7 +30,7 @@ from portwise.model.schema import SCHEMAS, schema_json
 from portwise.model.verdict import CheckReport
 from portwise.report.explain import render_explain, render_syscall_uses
 from portwise.report.junit import to_junit
-from portwise.report.run import render_run
+from portwise.report.run import RunProgress, render_run
 from portwise.report.sarif import to_sarif
 from portwise.report.terminal import ScanProgress, render_host, render_profile, render_seccomp
 from portwise.report.verdicts import render_check
@@ -298,6 +298,9 @@ REPORTS: dict[str, Callable[[CheckReport, str], str]] = {
 }
 
 
+TEST_EXIT = {"PASS": 0, "DISAGREE": 5, "FAIL": 2, "NOT RUN": 3}
+
+
 @app.command("test")
 def test_command(
     image: Annotated[str, typer.Argument(help="Image reference (oci:, docker-archive:, ...).")],
@@ -315,36 +318,62 @@ def test_command(
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds each probe may run.")] = 30.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the RunReport as JSON.")] = False,
+    binfmt_setup: Annotated[
+        bool,
+        typer.Option(
+            "--binfmt-setup/--no-binfmt-setup",
+            help="A foreign image and no binfmt_misc handler: as root, register qemu-user-static's "
+            "(update-binfmts), and say so; --no-binfmt-setup: NOT RUN, with the command.",
+        ),
+    ] = True,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress on stderr (shown on a terminal).")
+    ] = False,
     catalog: Catalogs = None,
     cache_dir: CacheDir = None,
 ) -> None:
-    """Run the image for real under a host's constraints, and compare with `portwise check`."""
+    """Run the image for real under a host's constraints, and compare with `portwise check`.
+
+    Exit codes:
+    0 PASS: every probe that ran passed
+    2 FAIL: a probe failed, as portwise check predicted
+    3 NOT RUN: no probe ran to an outcome (the reason and a fix are printed)
+    5 DISAGREE: the run contradicts portwise check, whatever it observed
+    errors: 2 usage, 3 image, 4 tool
+    """
     if engine not in ("runc", "crun", "podman"):
         raise UsageError(f"unknown --engine {engine!r}; use runc, crun or podman")
+    if timeout <= 0:
+        raise UsageError(f"--timeout must be more than 0 seconds, not {timeout:g}")
     host_profile = load_host(host, catalog or [])
-    (profile, *_) = load_images([image], ScanOptions(cache_dir=cache_dir))
-    options = RunOptions(
-        engine=engine,  # type: ignore[arg-type]
-        commands=probe or [],
-        timeout=timeout,
-        trace=trace,
-        podman_runtime=runtime,
-    )
-    report = run_test(profile, host_profile, options)
+    with RunProgress(err, enabled=err.is_terminal and not quiet) as progress:
+        progress.say("scanning the image")
+        (profile, *_) = load_images([image], ScanOptions(cache_dir=cache_dir))
+        options = RunOptions(
+            engine=engine,  # type: ignore[arg-type]
+            commands=probe or [],
+            timeout=timeout,
+            trace=trace,
+            podman_runtime=runtime,
+            binfmt_setup=binfmt_setup,
+        )
+        report = run_test(profile, host_profile, options, progress.say)
     recorded = record_disagreement(report, cache_dir or default_cache_dir())
     if as_json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        for change in report.host_changes:
+            err.print(f"[bold yellow]changed this machine:[/] {escape(change)}", highlight=False)
     else:
         render_run(out, report)
         if recorded:
             err.print(f"recorded in {recorded}", highlight=False)
     if report.status == "NOT RUN":
         err.print(f"[bold yellow]not run:[/] {escape(report.not_run_why or '')}", highlight=False)
-        raise typer.Exit(3)
-    if report.status == "FAIL":
-        raise typer.Exit(2)
-    if report.agreement == "disagree":
-        raise typer.Exit(1)
+        if report.not_run_hint:
+            err.print(f"[dim]to run it: {escape(report.not_run_hint)}[/]", highlight=False)
+    code = TEST_EXIT[report.status]
+    if code:
+        raise typer.Exit(code)
 
 
 suite_app = typer.Typer(help="Regression suites: cases, known failures, mitigations.")
@@ -361,10 +390,24 @@ def suite_run(
     runtime: Annotated[
         str | None, typer.Option(help="OCI runtime podman should use (e.g. runc).")
     ] = None,
+    binfmt_setup: Annotated[
+        bool,
+        typer.Option(
+            "--binfmt-setup/--no-binfmt-setup",
+            help="As for portwise test: may register a binfmt_misc handler for a foreign image.",
+        ),
+    ] = True,
     catalog: Catalogs = None,
     cache_dir: CacheDir = None,
 ) -> None:
-    """Run every case and mitigation check of a suite; exit 1 on any unexpected outcome."""
+    """Run every case and mitigation check of a suite; exit 1 on any unexpected outcome.
+
+    Unexpected: an outcome or a named probe other than expected,
+    a mitigation that did not mitigate,
+    a run that disagrees with portwise check (unless the case allows it).
+    Exit codes: 0 every run as expected, 1 not, 2 a bad suite file.
+    """
+
     from portwise.report.suite import render_suite
     from portwise.report.suite_junit import to_suite_junit
     from portwise.suite.load import Run, load_suite
@@ -382,8 +425,11 @@ def suite_run(
         podman_runtime=runtime,
         cache_dir=cache_dir,
         journal_dir=cache_dir or default_cache_dir(),
+        binfmt_setup=binfmt_setup,
     )
     report = run_suite(suite, options, progress if err.is_terminal else None)
+    for change in dict.fromkeys(c for r in report.results for c in r.report.host_changes):
+        err.print(f"[bold yellow]changed this machine:[/] {escape(change)}", highlight=False)
     render_suite(out, report)
     if junit is not None:
         junit.write_text(to_suite_junit(report), encoding="utf-8")

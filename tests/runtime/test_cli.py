@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import jsonschema
+
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -132,3 +134,115 @@ def test_nothing_that_ran_is_not_run_never_pass(runtime_images: Path, tmp_path: 
     assert "no-such-program" in report["not_run_why"]
     assert "fails without the host's constraints too" in report["not_run_why"]
     assert "not run:" in done.stderr
+
+
+def test_a_disagreement_is_its_own_status_and_exit_code(
+    runtime_images: Path, tmp_path: Path
+) -> None:
+    """A probe that says nothing of what it exercises is predicted from the image-wide findings
+    only: check foresees no failure for it, yet xz -T2 dies of clone3's EPERM under Docker
+    20.10.9. Observed FAIL, predicted pass: DISAGREE, exit 5, journalled; never a plain FAIL."""
+    cache = tmp_path / "cache"
+    done = run(
+        "test",
+        image(runtime_images),
+        "--host",
+        "ubuntu-20.04-docker-20.10.9",
+        "--probe",
+        "echo portwise | xz -T2 >/dev/null",
+        "--json",
+        "--cache-dir",
+        str(cache),
+    )
+    assert done.returncode == 5, done.stderr
+    report = json.loads(done.stdout)
+    assert report["schema_version"] == "2.0"
+    schema = json.loads(run("schema", "run").stdout)
+    assert schema["$id"].endswith("/run/2.0.json")
+    jsonschema.validate(report, schema, cls=jsonschema.Draft202012Validator)
+    assert (report["status"], report["outcome"], report["agreement"]) == (
+        "DISAGREE",
+        "FAIL",
+        "disagree",
+    )
+    (line,) = report["disagreements"]
+    assert line.startswith("probe-1: predicted pass, observed fail")
+    journal = (cache / "disagreements.jsonl").read_text().splitlines()
+    assert json.loads(journal[-1])["status"] == "DISAGREE"
+    table = run(
+        "test",
+        image(runtime_images),
+        "--host",
+        "ubuntu-20.04-docker-20.10.9",
+        "--probe",
+        "echo portwise | xz -T2 >/dev/null",
+        "--cache-dir",
+        str(cache),
+    )
+    assert table.returncode == 5
+    assert "DISAGREE (observed FAIL), predicted FAIL, disagree" in table.stdout
+
+
+def test_progress_goes_to_a_terminal_stderr_only(runtime_images: Path, tmp_path: Path) -> None:
+    """stderr a real terminal (a pty): each step is drawn there, stdout stays pure JSON;
+    --quiet draws nothing; stderr not a terminal gets no progress (the other tests)."""
+    import pty
+    import threading
+
+    args = ("--host", "debian-12", "--probe", "true", "--json", "--cache-dir", str(tmp_path))
+
+    def on_a_terminal(*extra: str) -> tuple[int, str, str]:
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "portwise", "test", image(runtime_images), *args, *extra],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env={**os.environ, "TERM": "xterm", "COLUMNS": "80"},
+        )
+        os.close(slave)
+        drawn = bytearray()
+
+        def drain() -> None:
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    return
+                if not chunk:
+                    return
+                drawn.extend(chunk)
+
+        reader = threading.Thread(target=drain)
+        reader.start()
+        stdout, _ = proc.communicate(timeout=300)
+        reader.join(timeout=60)
+        os.close(master)
+        return proc.returncode, stdout.decode(), drawn.decode(errors="replace")
+
+    code, stdout, terminal = on_a_terminal()
+    assert code == 0, terminal
+    assert json.loads(stdout)["status"] == "PASS"  # nothing but the report on stdout
+    for step in (
+        "scanning the image",
+        "unpacking the image into a bundle for runc (umoci)",
+        "probe 1/1: probe-1 (/bin/sh -c true)",
+    ):
+        assert step in terminal
+    code, stdout, terminal = on_a_terminal("--quiet")
+    assert code == 0 and json.loads(stdout)["status"] == "PASS"
+    assert "probe 1/1" not in terminal and "unpacking" not in terminal
+
+
+def test_help_renders_at_80_columns_and_bad_arguments_are_refused(runtime_images: Path) -> None:
+    env = {**os.environ, "COLUMNS": "80", "TERM": "dumb"}
+    done = run("test", "--help", env=env)
+    assert done.returncode == 0, done.stderr
+    assert max(len(line) for line in done.stdout.splitlines()) <= 80
+    text = " ".join(done.stdout.split())
+    assert "5 DISAGREE" in text and "3 NOT RUN" in text and "--no-binfmt-setup" in text
+    done = run("test", image(runtime_images), "--host", "debian-12", "--timeout", "0")
+    assert done.returncode == 2 and "--timeout must be more than 0" in done.stderr
+    done = run("test", image(runtime_images), "--host", "no-such-host")
+    assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr
+    done = run("test", image(runtime_images), "--host", "debian-12", "--binfmt-setup=no")
+    assert done.returncode == 2 and "Traceback" not in done.stderr

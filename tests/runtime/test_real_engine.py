@@ -223,3 +223,19 @@ def test_the_engines_default_ulimit_reaches_the_container(runtime_profile: Profi
         runtime_profile("debian-trixie"), host, RunOptions(commands=["ulimit -n"])
     ).probes
     assert result.stdout.strip() == "1024"
+
+
+def test_a_run_that_contradicts_the_verdict_is_disagree_not_pass(
+    runtime_profile: Profiles,
+) -> None:
+    """A probe declared to exercise clone3 that never calls it: check predicts its failure
+    under Docker 20.10.9, it passes. The run observed PASS, the verdict is FAIL: DISAGREE."""
+    report = run_test(
+        runtime_profile("debian-trixie"),
+        docker_host("docker-20.10.9", "1.0.2"),
+        RunOptions(commands=["true"], exercises=(("clone3",),)),
+    )
+    (result,) = report.probes
+    assert (result.outcome, result.predicted, result.agreement) == ("pass", "fail", "disagree")
+    assert (report.status, report.outcome, report.predicted) == ("DISAGREE", "PASS", "FAIL")
+    assert report.disagreements == ["probe-1: predicted fail, observed pass"]

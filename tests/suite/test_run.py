@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from portwise.report.suite_junit import to_suite_junit
 from portwise.suite.load import load_suite
 from portwise.suite.run import SuiteOptions, run_suite
 
@@ -176,3 +177,37 @@ def test_a_different_image_mitigates_and_named_probes_keep_their_names(
     )
     assert "debian-bullseye" in mitigated.report.image
     assert report.ok
+
+
+def test_a_disagreeing_run_is_not_as_expected_and_junit_says_disagree(
+    runtime_images: Path, scan_cache: Path, write_suite: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """The outcome is as expected (pass), but the run contradicts check: the row is NO, its
+    observed outcome stays "pass", and the JUnit evidence carries the DISAGREE status."""
+    path = write_suite(f"""
+        images:
+          trixie: oci:{runtime_images}/oci/debian-trixie:latest
+        hosts:
+          docker-20.10.9:
+            base: ubuntu-20.04-docker-20.10.9
+            override: {{engines.runtimes.runc: 1.0.2}}
+        cases:
+          - name: wrong-claim
+            image: trixie
+            host: docker-20.10.9
+            probes:
+              quiet: {{command: "true", exercises: [clone3]}}
+    """)
+    report = run_suite(load_suite(path, env={}), SuiteOptions(cache_dir=scan_cache))
+    (result,) = report.results
+    assert (result.report.status, result.report.outcome) == ("DISAGREE", "PASS")
+    assert (result.ok, result.observed, result.agreement) == (False, "pass", "disagree")
+    assert result.problems == [
+        "disagrees with portwise check: quiet: predicted fail, observed pass"
+    ]
+    junit = tmp_path / "out.xml"
+    junit.write_text(to_suite_junit(report), encoding="utf-8")
+    _, cases = junit_cases(junit)
+    failure = cases["wrong-claim"].find("failure")
+    assert failure is not None
+    assert "DISAGREE (observed PASS), predicted FAIL, disagree" in (failure.text or "")

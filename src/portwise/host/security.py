@@ -41,7 +41,7 @@ def read_security(files: HostFiles) -> SecurityFacts:
         selinux=_selinux(files),
         apparmor=_flag(files, "/sys/module/apparmor/parameters/enabled", "Y"),
         sysctls={name: _sysctl(files, name) for name in SYSCTLS},
-        binfmt=_binfmt(files),
+        binfmt=read_binfmt(files),
     )
 
 
@@ -70,7 +70,7 @@ def _sysctl(files: HostFiles, name: str) -> Fact[str]:
         return Fact.missing(exc.reason)
 
 
-def _binfmt(files: HostFiles) -> Fact[list[BinfmtHandler]]:
+def read_binfmt(files: HostFiles) -> Fact[list[BinfmtHandler]]:
     directory = files.resolve(BINFMT_DIR)
     if not (directory / "status").exists():
         return Fact.missing(f"binfmt_misc is not mounted at {BINFMT_DIR}")

@@ -29,6 +29,19 @@ COMPAT: dict[str, tuple[str, str]] = {
 }
 
 
+def qemu_handler(machine: str) -> str:
+    """The binfmt_misc handler qemu-user registers for a machine: qemu-aarch64, qemu-arm."""
+    return f"qemu-{QEMU_NAMES.get(machine, machine)}"
+
+
+def serves(machine: str, handler: str, interpreter: str | None) -> bool:
+    """A binfmt_misc handler is qemu-user for this machine, by its name or its interpreter's
+    (qemu-aarch64, qemu-aarch64-static, /usr/libexec/qemu-binfmt/aarch64-binfmt-P is not)."""
+    qemu = qemu_handler(machine)
+    program = (interpreter or "").rsplit("/", 1)[-1].removesuffix("-static")
+    return any(n == qemu or n.startswith(qemu + "-") for n in (handler, program))
+
+
 def machine_of(oci_architecture: str) -> str:
     """portwise machine name of an OCI architecture (unknown names pass through)."""
     return OCI_ARCHITECTURES.get(oci_architecture, (oci_architecture, ""))[0]

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from portwise.errors import UsageError
 from portwise.model.host import HOST_SCHEMA_VERSION, HostProfile
 from portwise.model.image import IMAGE_SCHEMA_VERSION, ImageProfile
+from portwise.model.observation import RUN_SCHEMA_VERSION, RunReport
 from portwise.model.verdict import VERDICT_SCHEMA_VERSION, CheckReport
 
 # name -> (model, schema version, what the document is: the schema's title says it)
@@ -16,6 +17,7 @@ SCHEMAS: dict[str, tuple[type[BaseModel], str, str]] = {
     "image": (ImageProfile, IMAGE_SCHEMA_VERSION, "profile"),
     "host": (HostProfile, HOST_SCHEMA_VERSION, "profile"),
     "verdict": (CheckReport, VERDICT_SCHEMA_VERSION, "check report"),
+    "run": (RunReport, RUN_SCHEMA_VERSION, "test report"),
 }
 
 

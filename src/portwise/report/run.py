@@ -2,22 +2,63 @@
 
 from __future__ import annotations
 
+from types import TracebackType
+
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from portwise.model.observation import RunReport
 
 STYLE = {"pass": "green", "fail": "bold red", "timeout": "red", "skipped": "dim"}
-STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "NOT RUN": "bold yellow"}
+STATUS_STYLE = {
+    "PASS": "green",
+    "FAIL": "bold red",
+    "NOT RUN": "bold yellow",
+    "DISAGREE": "bold magenta",
+}
 AGREE = {"agree": "green", "disagree": "bold red", "inconclusive": "yellow"}
 
 
+class RunProgress:
+    """What `portwise test` is doing (scanning, unpacking, probe 3/7...) as a spinner line on
+    stderr, cleared when done; nothing at all unless enabled (stderr a terminal, no --quiet)."""
+
+    def __init__(self, console: Console, enabled: bool = True) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not (enabled and console.is_terminal),
+        )
+        self._task = self._progress.add_task("starting", total=None)
+
+    def __enter__(self) -> RunProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+    def say(self, text: str) -> None:
+        """Show this step now (every step is drawn, however short)."""
+        self._progress.update(self._task, description=escape(text), refresh=True)
+
+
 def render_run(console: Console, report: RunReport) -> None:
+    observed = f" (observed {report.outcome})" if report.status != report.outcome else ""
     console.print(
         f"[bold]{escape(report.image)}[/] ({report.platform}) under [bold]{escape(report.host)}[/]"
         f" on {report.engine}: [{STATUS_STYLE[report.status]}]"
-        f"{report.status}[/], predicted {report.predicted}, "
+        f"{report.status}[/]{observed}, predicted {report.predicted}, "
         f"[{AGREE[report.agreement]}]{report.agreement}[/]",
         highlight=False,
     )
@@ -37,7 +78,11 @@ def render_run(console: Console, report: RunReport) -> None:
             escape(detail),
         )
     console.print(table)
-    for label, items in (("emulated", report.emulated), ("not emulated", report.not_emulated)):
+    for label, items in (
+        ("emulated", report.emulated),
+        ("not emulated", report.not_emulated),
+        ("changed this machine", report.host_changes),
+    ):
         for item in items:
             console.print(f"  [bold]{label}:[/] {escape(item)}", highlight=False)
     for item in report.disagreements:

@@ -1,4 +1,5 @@
-"""A suite run as a summary table: case, expected, observed, agreement, known failure, mitigation.
+"""A suite run as a summary table: case, expected, observed, agreement, known failure, mitigation,
+and a legend under it that explains every column and every value a cell can hold.
 
 Every run that was not as expected is listed under the table with what differed, and every
 disagreement with `portwise check` is printed loudly, as `portwise test` does.
@@ -14,6 +15,18 @@ from portwise.report.run import AGREE
 from portwise.suite.results import SuiteReport
 
 VERIFIED = {"yes": "green", "no": "bold red", "not verified": "yellow", "": ""}
+# every column and every value a cell can hold (tests/report/test_suite_legend.py checks it)
+LEGEND = (
+    "first column: ok = every outcome as expected; NO = not (what differed is listed below)",
+    "case: the case's name; a 'mitigated (HOST)' row reruns it with a known failure's mitigation",
+    "expected, observed: the run's outcome (pass, fail, not run: nothing ran to an outcome),"
+    " then each probe the suite names (pass, fail, timeout, skipped, absent: no such probe)",
+    "agreement with portwise check: agree; disagree = a bug in the model or the emulation"
+    " (status DISAGREE); inconclusive = nothing to compare (check said RISK, or nothing ran)",
+    "known failure: the case's known failures; on a mitigated row, the one it mitigates",
+    "mitigation verified: yes = every mitigation run passed; no = one did not; not verified ="
+    " mitigations without verify: true; empty = no mitigation",
+)
 
 
 def render_suite(console: Console, report: SuiteReport) -> None:
@@ -46,10 +59,8 @@ def render_suite(console: Console, report: SuiteReport) -> None:
             f"[{VERIFIED[verified]}]{verified}[/]" if verified else "",
         )
     console.print(table)
-    console.print(
-        "[dim]ok: every outcome as expected; agreement: the run against portwise check[/]",
-        highlight=False,
-    )
+    for line in LEGEND:
+        console.print(f"[dim]{escape(line)}[/]", highlight=False)
     for r in report.results:
         for problem in r.problems:
             style = "bold red" if problem.startswith("disagrees") else "red"

@@ -17,7 +17,9 @@ from portwise.suite.results import RunResult, SuiteReport
 def run_text(report: RunReport) -> str:
     lines = [
         f"{report.image} ({report.platform}) under {report.host} on {report.engine}: "
-        f"{report.status}, predicted {report.predicted}, {report.agreement}"
+        f"{report.status}"
+        + (f" (observed {report.outcome})" if report.status != report.outcome else "")
+        + f", predicted {report.predicted}, {report.agreement}"
     ]
     for p in report.probes:
         detail = p.why or (p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "")

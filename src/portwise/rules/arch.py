@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from portwise.knowledge import incidents
-from portwise.knowledge.architectures import COMPAT, QEMU_NAMES, machine_of
+from portwise.knowledge.architectures import COMPAT, QEMU_NAMES, machine_of, serves
 from portwise.model.host import HostProfile
 from portwise.model.image import ImageProfile
 from portwise.model.verdict import Evidence, Finding
@@ -60,12 +60,7 @@ def offers(host: HostProfile) -> ArchOffers:
 
 
 def _handler_for(machine: str, binfmt: tuple[Handler, ...]) -> Handler | None:
-    qemu = f"qemu-{QEMU_NAMES.get(machine, machine)}"
-    for h in binfmt:
-        names = (h.name, (h.interpreter or "").rsplit("/", 1)[-1].removesuffix("-static"))
-        if h.enabled and any(n == qemu or n.startswith(qemu + "-") for n in names):
-            return h
-    return None
+    return next((h for h in binfmt if h.enabled and serves(machine, h.name, h.interpreter)), None)
 
 
 def judge(need: ArchNeeds, offer: ArchOffers) -> tuple[Finding, ...]:

@@ -28,6 +28,7 @@ class SuiteOptions:
     podman_runtime: str | None = None
     cache_dir: Path | None = None
     journal_dir: Path | None = None  # where disagreements are recorded; None: not recorded
+    binfmt_setup: bool = True  # a foreign image may register a binfmt_misc handler (root)
 
 
 Progress = Callable[[Run, int, int], None]  # (run, index, total), before each run
@@ -51,6 +52,7 @@ def run_suite(suite: Suite, options: SuiteOptions, progress: Progress | None = N
                 else None,
                 timeout=run.timeout,
                 podman_runtime=options.podman_runtime,
+                binfmt_setup=options.binfmt_setup,
             ),
         )
         report = _named(report, run)
@@ -92,7 +94,7 @@ def _named(report: RunReport, run: Run) -> RunReport:
 
 def _judge(run: Run, report: RunReport) -> RunResult:
     problems: list[str] = []
-    observed = report.status.lower()
+    observed = report.outcome.lower()  # DISAGREE is judged below, apart from the outcome
     if run.expect is not None and observed != run.expect:
         problems.append(f"expected {run.expect}, observed {observed}")
     by_name = {p.name: p for p in report.probes}
