@@ -113,6 +113,19 @@ def engine_views(host: HostProfile, engine: str | None = None) -> list[HostProfi
     return [with_setup(host, chosen[0], rename=False)]
 
 
+def one_engine(host: HostProfile, engine: str | None) -> HostProfile:
+    """The host as one engine sees it: a run emulates one profile, so with several engines
+    recorded the user names which (never silently the first)."""
+    views = engine_views(host, engine)
+    if len(views) > 1:
+        names = ", ".join(s.engine for s in host.engines.setups)
+        raise UsageError(
+            f"host {host.name} records several engines ({names}): name the one to emulate",
+            hint="--host-engine " + host.engines.setups[0].engine,
+        )
+    return views[0]
+
+
 def knowledge_versions() -> dict[str, str]:
     return {
         "seccomp": seccomp.data_version(),

@@ -14,7 +14,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from portwise import __version__
-from portwise.check import engine_views, exit_code, load_host, load_images, run_check
+from portwise.check import (
+    engine_views,
+    exit_code,
+    load_host,
+    load_images,
+    one_engine,
+    run_check,
+)
 from portwise.errors import PortwiseError, UsageError
 from portwise.host.catalog import catalog_names, load_catalog_host
 from portwise.host.collect import collect_host
@@ -329,6 +336,14 @@ def test_command(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress on stderr (shown on a terminal).")
     ] = False,
+    host_engine: Annotated[
+        str | None,
+        typer.Option(
+            "--host-engine",
+            help="Which of the host's engines to emulate (docker, podman...), when it records"
+            " several.",
+        ),
+    ] = None,
     catalog: Catalogs = None,
     cache_dir: CacheDir = None,
 ) -> None:
@@ -345,7 +360,7 @@ def test_command(
         raise UsageError(f"unknown --engine {engine!r}; use runc, crun or podman")
     if timeout <= 0:
         raise UsageError(f"--timeout must be more than 0 seconds, not {timeout:g}")
-    host_profile = load_host(host, catalog or [])
+    host_profile = one_engine(load_host(host, catalog or []), host_engine)
     with RunProgress(err, enabled=err.is_terminal and not quiet) as progress:
         progress.say("scanning the image")
         (profile, *_) = load_images([image], ScanOptions(cache_dir=cache_dir))

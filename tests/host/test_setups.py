@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hostkit import fact, host_with
 
-from portwise.check import engine_views
+from portwise.check import engine_views, one_engine
 from portwise.errors import UsageError
 from portwise.host.collect import collect_host
 from portwise.host.files import HostFiles
@@ -141,3 +141,11 @@ def test_engine_on_a_host_that_describes_one_engine() -> None:
     assert [h.name for h in engine_views(ubuntu, "docker")] == ["ubuntu"]
     with pytest.raises(UsageError, match="--engine podman: host ubuntu records docker"):
         engine_views(ubuntu, "podman")
+
+
+@both
+def test_a_run_emulates_one_engine_named_by_the_user(here: HostProfile) -> None:
+    with pytest.raises(UsageError, match="records several engines"):
+        one_engine(here, None)
+    docker = one_engine(here, "docker")
+    assert str(docker.engines.seccomp_profile.value).startswith("docker-")

@@ -149,7 +149,7 @@ def plan(host: HostProfile, image: ImageProfile) -> Emulation:
     uname26 = bool(release) and version_key(release or "")[:1] == (2,)
     if uname26:
         emulated.append(f"uname: 2.6 personality for kernel {release}")
-    elif release:
+    elif release and release != os.uname().release:
         not_emulated.append(f"uname still reports {os.uname().release}, not {release}")
     foreign = wanted if wanted != here else None
     if foreign:
