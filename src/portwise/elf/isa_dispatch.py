@@ -74,6 +74,8 @@ class Structure:
         self.static: dict[int, str] = {}
         self._memo: dict[int, str | None] = {}
         self._refs: dict[int, set[int | None]] | None = None
+        self._calls_to: dict[int, set[int | None]] = {}  # the direct calls and jumps among _refs
+        self.entry = self.function_of(elf.entry) if elf.entry else None
         self._data_pointers: set[int] | None = None
         self._cpuid: set[int] | None = None
         self._ranges: list[tuple[int, int, str]] | None = None
@@ -134,7 +136,9 @@ class Structure:
     def _why(self, function: int, depth: int) -> str | None:
         if function in self._memo:
             return self._memo[function]
-        reason = self.static.get(function) or self._guard(function)
+        reason = self.static.get(function)
+        if reason is None and function != self.entry:
+            reason = self._guard(function)
         if reason is None and depth < MAX_DEPTH:
             self._memo[function] = None  # a cycle shows nothing
             reason = self._only_callers(function, depth)
@@ -142,6 +146,8 @@ class Structure:
         return reason
 
     def _only_callers(self, function: int, depth: int) -> str | None:
+        if function == self.entry:
+            return None  # the kernel or the loader calls it
         if function in self.symbols.exported or function in self.data_pointers():
             return None
         callers = self.references().get(function, set()) - {function}
@@ -193,8 +199,10 @@ class Structure:
                 ranges.extend((slot, slot + 8, f"{name} (GOT)") for slot in slots)
         detectors = self.cpuid_functions()
         if detectors:
-            refs = self.references()
-            callers = {c for d in detectors for c in refs.get(d, set()) if c is not None}
+            self.references()
+            calls = self._calls_to
+            callers = {c for d in detectors for c in calls.get(d, set()) if c is not None}
+            callers.discard(self.entry)
             for function in sorted(detectors | callers):
                 for target, size in self._stores(function):
                     ranges.append((target, target + size, f"{target:#x} (stored after cpuid)"))
@@ -297,7 +305,10 @@ class Structure:
                     value = frm(code[q : q + 4], "little", signed=not width)
                     target = value if width else base + q + 4 + value
                     if target in starts:
-                        refs.setdefault(target, set()).add(self.function_of(base + match.start()))
+                        source = self.function_of(base + match.start())
+                        refs.setdefault(target, set()).add(source)
+                        if pattern is _REL32:
+                            self._calls_to.setdefault(target, set()).add(source)
         self._refs = refs
         return refs
 
