@@ -76,6 +76,8 @@ def _cpu(elf: ElfFile, data: bytes, problems: list[str]) -> dict[str, Any] | Non
         "level": scan.level,
         "dispatch": scan.dispatch,
         "evidence": list(scan.evidence),
+        "required": list(scan.required),
+        "required_level": scan.required_level,
     }
 
 

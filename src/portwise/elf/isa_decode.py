@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import capstone  # type: ignore[import-untyped]
@@ -60,19 +61,41 @@ def new_disassembler() -> capstone.Cs:
     return cs
 
 
+# Why an instruction at an address, needing an extension, runs only after the CPU was checked
+# (isa_dispatch.Structure.why); None: not shown, so it is required.
+Why = Callable[[int, str], str | None]
+
+
 @dataclass
 class Found:
+    """Per extension, the first use not shown to be dispatched (`hits`: required) and the first
+    dispatched use with why (`dispatched`); an extension may be in both."""
+
     hits: dict[str, tuple[int, str]] = field(default_factory=dict)  # ext -> (address, mnemonic)
+    dispatched: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # ... + why
     instructions: int = 0
+    why: Why | None = None
+
+    def wanted(self, extensions: frozenset[str], address: int) -> frozenset[str]:
+        """The extensions of a use at address that would tell something new."""
+        new = [e for e in extensions if e not in self.hits]
+        if not new or self.why is None:
+            return frozenset(new)
+        why = self.why
+        return frozenset(e for e in new if e not in self.dispatched or why(address, e) is None)
 
     def add(self, extensions: frozenset[str], address: int, mnemonic: str) -> None:
         for ext in extensions:
-            self.hits.setdefault(ext, (address, mnemonic))
+            reason = self.why(address, ext) if self.why is not None else None
+            if reason is None:
+                self.hits.setdefault(ext, (address, mnemonic))
+            else:
+                self.dispatched.setdefault(ext, (address, mnemonic, reason))
 
 
-def full_sweep(cs: capstone.Cs, regions: list[Region]) -> Found:
+def full_sweep(cs: capstone.Cs, regions: list[Region], why: Why | None = None) -> Found:
     """Decode every byte of every region: slow, the reference the prefilter must match."""
-    found = Found()
+    found = Found(why=why)
     interesting: dict[str, bool] = {}
     for region in regions:
         code, base = region.code, region.addr
@@ -83,19 +106,27 @@ def full_sweep(cs: capstone.Cs, regions: list[Region]) -> Found:
                 maybe = interesting[mnemonic] = maybe_extension(mnemonic)
             if maybe:
                 at = address - base
-                found.add(classify(mnemonic, op_str, code[at : at + size]), address, mnemonic)
+                exts = classify(mnemonic, op_str, code[at : at + size])
+                if exts:
+                    found.add(found.wanted(exts, address), address, mnemonic)
     return found
 
 
 def fast_scan(
-    cs: capstone.Cs, regions: list[Region], starts: list[int], span: tuple[int, int]
+    cs: capstone.Cs,
+    regions: list[Region],
+    starts: list[int],
+    span: tuple[int, int],
+    why: Why | None = None,
 ) -> Found:
     """Decode only around candidate encodings; same extensions as full_sweep.
 
     starts: function start addresses; span: the lowest and highest loaded address, which
-    RIP-relative operands of real instructions point into.
+    RIP-relative operands of real instructions point into; why: which uses are dispatched
+    (then a candidate whose extensions are all known is still decoded unless it lies in a
+    dispatched function: a required use of them may remain to be found).
     """
-    found = Found()
+    found = Found(why=why)
     for region in regions:
         _RegionScan(cs, region, starts, span, found).run()
     return found
@@ -161,6 +192,8 @@ class _RegionScan:
     def run(self) -> None:
         code = self.code
         hits = self.found.hits.keys()  # a live, set-like view: `possible <= hits` runs in C
+        dispatched = self.found.dispatched.keys()
+        why, base = self.found.why, self.region.addr
         end = len(code)
         for p in candidates(code):
             if p < self.covered:
@@ -182,6 +215,12 @@ class _RegionScan:
             else:
                 possible = self._possible(p)
             if possible <= hits:
+                continue
+            if (
+                why is not None
+                and all(e in hits or e in dispatched for e in possible)
+                and why(base + p, "") is not None
+            ):
                 continue
             self._confirm(p)
 
@@ -233,7 +272,7 @@ class _RegionScan:
         if not maybe_extension(mnemonic):
             return
         exts = classify(mnemonic, op_str, self.code[at : at + size])
-        new = frozenset(e for e in exts if e not in self.found.hits)
+        new = self.found.wanted(exts, self.region.addr + at) if exts else exts
         if not new:
             return
         if not sure:  # the start may have been mid-instruction: check from a sure or far start

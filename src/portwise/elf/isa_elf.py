@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from portwise.elf.parse import ElfFile, Section
 
 SHF_EXECINSTR, PF_X = 0x4, 0x1
 SHT_SYMTAB, SHT_RELA, SHT_NOBITS, SHT_DYNSYM = 2, 4, 8, 11
 PT_LOAD, PT_GNU_EH_FRAME = 1, 0x6474E550
-STT_FUNC, STT_GNU_IFUNC = 2, 10
-R_X86_64_GLOB_DAT, R_X86_64_JUMP_SLOT, R_X86_64_IRELATIVE = 6, 7, 37
+STT_OBJECT, STT_FUNC, STT_GNU_IFUNC = 1, 2, 10
+STB_LOCAL, STV_DEFAULT = 0, 0
+R_X86_64_64, R_X86_64_GLOB_DAT, R_X86_64_JUMP_SLOT, R_X86_64_RELATIVE = 1, 6, 7, 8
+R_X86_64_IRELATIVE = 37
 AT_HWCAP_LOADS = (b"\xbf\x10\x00\x00\x00", b"\xbf\x1a\x00\x00\x00")  # mov edi, 16 / 26
 MAX_ENTRIES = 1 << 22
 # Symbols whose presence means the code reads the CPU's features to choose a path.
@@ -35,6 +37,39 @@ DISPATCH_SYMBOLS = {
     "__intel_cpu_feature_indicator": "Intel compiler CPU dispatch",
     "__intel_cpu_features_init": "Intel compiler CPU dispatch",
 }
+# Variables that hold the CPU's features once detected: code that reads one is choosing a path.
+# libgcc (__builtin_cpu_supports), glibc (cpu_features inside _rtld_global_ro, or
+# _dl_x86_cpu_features in static programs), OpenSSL's capability vector, Go's internal/cpu.
+FEATURE_VARIABLES = (
+    "__cpu_model",
+    "__cpu_features2",
+    "_rtld_global_ro",
+    "_dl_x86_cpu_features",
+    "OPENSSL_ia32cap_P",
+    "internal/cpu.X86",
+    "runtime.x86HasPOPCNT",
+    "runtime.x86HasSSE41",
+    "runtime.x86HasFMA",
+    "runtime.useAVXmemmove",
+)
+# Functions that return the CPU's features: their callers test them.
+FEATURE_FUNCTIONS = (
+    "__x86_get_cpuid_feature_leaf",
+    "__x86_get_cpu_features",
+    "_dl_x86_get_cpu_features",
+    "__get_cpu_features",
+)
+# Suffixes GCC and clang give function multi-versioning clones (target_clones, target):
+# foo.avx2, foo.arch_x86_64_v3, foo.sse4_2, foo.default, foo.resolver.
+CLONE_NAME = re.compile(
+    rb"[^\0.]+\.(?:arch_\w+|default|resolver|(?:avx|sse|ssse3|fma|f16c|bmi|popcnt|lzcnt|movbe"
+    rb"|aes|pclmul|sha|adx|rdrnd|rdseed|xsave|gfni|vaes|vpclmulqdq)[\w]*)\0"
+)
+
+# glibc's libmvec and other vector-ABI libraries: _ZGV<isa><mask><len><args>_<name>, isa b (SSE),
+# c (AVX), d (AVX2), e (AVX-512); only code compiled for that ISA calls such a variant (x86-64
+# Vector Function ABI), so its instructions are the caller's choice, not the library's need.
+VECTOR_ABI_NAME = re.compile(rb"_ZGV[cde][NM]\d+[a-zA-Z0-9]*_[^\0]+\0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +87,23 @@ class Symbols:
     defined: set[str]  # names of interest defined here
     ifunc: bool
     getauxval: int | None  # address of a local getauxval (static binaries)
+    resolvers: set[int] = field(default_factory=set)  # STT_GNU_IFUNC values: resolver code
+    exported: set[int] = field(default_factory=set)  # functions other objects may call
+    clones: dict[int, str] = field(default_factory=dict)  # multi-versioning clone -> name
+    variables: list[tuple[int, int, str]] = field(default_factory=list)  # feature variables
+    local_functions: dict[int, str] = field(default_factory=dict)  # FEATURE_FUNCTIONS here
+    names: dict[int, tuple[int, int]] = field(default_factory=dict)  # function -> (table, at)
+    strtabs: list[bytes] = field(default_factory=list)
+
+    def name(self, address: int) -> str | None:
+        """The symbol name of the function starting at address, when the file has one."""
+        ref = self.names.get(address)
+        if ref is None:
+            return None
+        table, at = ref
+        strtab = self.strtabs[table]
+        end = strtab.find(b"\0", at)
+        return strtab[at : end if end >= 0 else len(strtab)].decode("utf-8", "replace")
 
 
 def code_regions(elf: ElfFile, data: bytes) -> tuple[list[Region], list[str]]:
@@ -98,37 +150,64 @@ def _name_offsets(strtab: bytes, names: list[str]) -> dict[int, str]:
 
 def read_symbols(elf: ElfFile, data: bytes) -> Symbols:
     """Defined functions and dispatch-related names from .symtab and .dynsym."""
-    functions: list[int] = []
-    defined: set[str] = set()
-    ifunc = False
-    getauxval = None
-    wanted = [*DISPATCH_SYMBOLS, "getauxval"]
+    out = Symbols([], set(), False, None)
+    wanted = [*DISPATCH_SYMBOLS, "getauxval", *FEATURE_VARIABLES, *FEATURE_FUNCTIONS]
     fmt = "<IBBHQQ" if elf.elf_class == 64 else "<IIIBBH"
     size = struct.calcsize(fmt)
+    ifunc = False
+    getauxval = None
     for section in elf.sections:
         if section.type not in (SHT_SYMTAB, SHT_DYNSYM):
             continue
-        strtab_name = ".strtab" if section.type == SHT_SYMTAB else ".dynstr"
-        strtab = _section_bytes(data, elf.section(strtab_name))
+        dynamic = section.type == SHT_DYNSYM
+        strtab = _section_bytes(data, elf.section(".dynstr" if dynamic else ".strtab"))
+        table_id = len(out.strtabs)
+        out.strtabs.append(strtab)
         names = _name_offsets(strtab, wanted)
+        clone_names = {m.start(): m.group()[:-1] for m in CLONE_NAME.finditer(strtab)}
+        clone_names.update((m.start(), m.group()[:-1]) for m in VECTOR_ABI_NAME.finditer(strtab))
         table = _section_bytes(data, section)
         table = table[: min(len(table) // size, MAX_ENTRIES) * size]
         for entry in struct.iter_unpack(fmt, table):
             if elf.elf_class == 64:
-                name, info, _, shndx, value, _ = entry
+                name, info, other, shndx, value, symsize = entry
             else:
-                name, value, _, info, _, shndx = entry
+                name, value, symsize, info, other, shndx = entry
             if shndx == 0:
                 continue
             kind = info & 0xF
             if kind in (STT_FUNC, STT_GNU_IFUNC) and value:
-                functions.append(value)
-                ifunc |= kind == STT_GNU_IFUNC
+                out.functions.append(value)
+                out.names.setdefault(value, (table_id, name))
+                if kind == STT_GNU_IFUNC:
+                    ifunc = True
+                    out.resolvers.add(value)
+                if dynamic and info >> 4 != STB_LOCAL and other & 3 == STV_DEFAULT:
+                    out.exported.add(value)
+                if name in clone_names:
+                    out.clones[value] = clone_names[name].decode("utf-8", "replace")
             if name in names:
-                defined.add(names[name])
-                if names[name] == "getauxval" and kind == STT_FUNC:
+                found = names[name]
+                out.defined.add(found)
+                if found == "getauxval" and kind == STT_FUNC:
                     getauxval = value
-    return Symbols(functions, defined, ifunc, getauxval)
+                elif found in FEATURE_VARIABLES and kind != STT_FUNC and value:
+                    out.variables.append((value, max(symsize, 1), found))
+                elif found in FEATURE_FUNCTIONS and kind == STT_FUNC and value:
+                    out.local_functions[value] = found
+    return Symbols(
+        out.functions,
+        out.defined,
+        ifunc,
+        getauxval,
+        out.resolvers,
+        out.exported,
+        out.clones,
+        out.variables,
+        out.local_functions,
+        out.names,
+        out.strtabs,
+    )
 
 
 def _eh_frame_starts(elf: ElfFile, data: bytes) -> list[int]:
@@ -173,9 +252,10 @@ def dispatch_reasons(
     reasons = []
     if elf.ifunc_defined or symbols.ifunc:
         reasons.append("dispatch: defines IFUNC symbols")
-    irelative, slots = _relocations(elf, data)
-    if irelative:
-        reasons.append(f"dispatch: {irelative} IRELATIVE relocations (IFUNC)")
+    relocs = relocations(elf, data)
+    slots = relocs.slots.get("getauxval", set())
+    if relocs.irelative:
+        reasons.append(f"dispatch: {len(relocs.irelative)} IRELATIVE relocations (IFUNC)")
     imported = {i.name for i in elf.imports}
     by_why: dict[str, list[str]] = {}
     for name, why in DISPATCH_SYMBOLS.items():
@@ -183,22 +263,31 @@ def dispatch_reasons(
             by_why.setdefault(why, []).append(name)
     reasons.extend(f"dispatch: {why}: {', '.join(names)}" for why, names in by_why.items())
     if "getauxval" in imported or symbols.getauxval is not None:
-        targets = _plt_targets(elf, data, slots)
+        targets = plt_targets(elf, data, slots)
         if symbols.getauxval is not None:
             targets.add(symbols.getauxval)
-        site = _hwcap_call(regions, targets, slots)
-        if site is not None:
-            reasons.append(f"dispatch: getauxval(AT_HWCAP) at {site:#x}")
+        sites = hwcap_calls(regions, targets, slots)
+        if sites:
+            reasons.append(f"dispatch: getauxval(AT_HWCAP) at {sites[0]:#x}")
     return reasons
 
 
-def _relocations(elf: ElfFile, data: bytes) -> tuple[int, set[int]]:
-    """(number of IRELATIVE relocations, GOT slots that hold getauxval)."""
-    irelative = 0
-    slots: set[int] = set()
+@dataclass(frozen=True, slots=True)
+class Relocations:
+    irelative: list[int]  # IFUNC resolver addresses (the addends of IRELATIVE relocations)
+    slots: dict[str, set[int]]  # imported name of interest -> GOT slots that hold it
+    pointers: set[int]  # addresses stored in data by RELATIVE/64 relocations
+
+
+def relocations(elf: ElfFile, data: bytes) -> Relocations:
+    """IRELATIVE resolvers, GOT slots of dispatch-related imports, and code pointers in data."""
+    irelative: list[int] = []
+    slots: dict[str, set[int]] = {}
+    pointers: set[int] = set()
     dynsym = elf.section(".dynsym")
     symtab = _section_bytes(data, dynsym)
-    names = _name_offsets(_section_bytes(data, elf.section(".dynstr")), ["getauxval"])
+    wanted = ["getauxval", *FEATURE_VARIABLES, *FEATURE_FUNCTIONS]
+    names = _name_offsets(_section_bytes(data, elf.section(".dynstr")), wanted)
     is64 = elf.elf_class == 64
     fmt, symfmt = ("<QQq", "<I") if is64 else ("<IIi", "<I")
     entsize, symsize = (24, 24) if is64 else (12, 16)
@@ -207,18 +296,22 @@ def _relocations(elf: ElfFile, data: bytes) -> tuple[int, set[int]]:
             continue
         table = _section_bytes(data, section)
         table = table[: min(len(table) // entsize, MAX_ENTRIES) * entsize]
-        for offset, info, _ in struct.iter_unpack(fmt, table):
+        for offset, info, addend in struct.iter_unpack(fmt, table):
             kind, index = (info & 0xFFFFFFFF, info >> 32) if is64 else (info & 0xFF, info >> 8)
             if kind == R_X86_64_IRELATIVE:
-                irelative += 1
-            elif kind in (R_X86_64_JUMP_SLOT, R_X86_64_GLOB_DAT) and names:
+                irelative.append(addend)
+            elif kind == R_X86_64_RELATIVE:
+                pointers.add(addend)
+            elif kind in (R_X86_64_JUMP_SLOT, R_X86_64_GLOB_DAT, R_X86_64_64) and names:
                 at = index * symsize
-                if at + 4 <= len(symtab) and struct.unpack_from(symfmt, symtab, at)[0] in names:
-                    slots.add(offset)
-    return irelative, slots
+                if at + 4 <= len(symtab):
+                    name = names.get(struct.unpack_from(symfmt, symtab, at)[0])
+                    if name is not None and kind != R_X86_64_64:
+                        slots.setdefault(name, set()).add(offset)
+    return Relocations(irelative, slots, pointers)
 
 
-def _plt_targets(elf: ElfFile, data: bytes, slots: set[int]) -> set[int]:
+def plt_targets(elf: ElfFile, data: bytes, slots: set[int]) -> set[int]:
     """Addresses of PLT entries that jump through one of the GOT slots."""
     targets: set[int] = set()
     for section in elf.sections:
@@ -239,12 +332,13 @@ def _plt_targets(elf: ElfFile, data: bytes, slots: set[int]) -> set[int]:
     return targets
 
 
-def _hwcap_call(regions: list[Region], targets: set[int], slots: set[int]) -> int | None:
-    """First call (or tail jump) to getauxval with AT_HWCAP/AT_HWCAP2 loaded into edi just before.
+def hwcap_calls(regions: list[Region], targets: set[int], slots: set[int]) -> list[int]:
+    """Calls (or tail jumps) to getauxval with AT_HWCAP/AT_HWCAP2 loaded into edi just before.
 
     A heuristic on bytes: `mov edi, 16|26` at most 24 bytes before the call, as compilers emit
     it. Searching for the rare loads first keeps this cheap on large binaries.
     """
+    sites: list[int] = []
     for region in regions:
         code = region.code
         loads = sorted(
@@ -259,5 +353,6 @@ def _hwcap_call(regions: list[Region], targets: set[int], slots: set[int]) -> in
                 (disp,) = struct.unpack_from("<i", code, at + width)
                 target = region.addr + at + width + 4 + disp
                 if (target in slots) if width == 2 else (target in targets):
-                    return region.addr + at
-    return None
+                    sites.append(region.addr + at)
+                    break
+    return sorted(set(sites))

@@ -62,16 +62,26 @@ def stated_level(binary: ElfBinary) -> str | None:
     return max(above, key=ISA_ORDER.index) if above else None
 
 
+def code_level(binary: ElfBinary) -> str | None:
+    """The level a binary's code needs by disassembly (uses not shown to be dispatched), or None
+    when it was not disassembled. Profiles older than schema 1.2 knew only whether the binary
+    dispatched anywhere: then it needed the baseline."""
+    cpu = binary.cpu
+    if cpu is None:
+        return None
+    if cpu.required_level is not None:
+        return cpu.required_level
+    return ISA_ORDER[0] if cpu.dispatch else cpu.level
+
+
 def required_level(binary: ElfBinary) -> str | None:
-    """The x86-64 level a binary needs, or None when unknown: disassembly where it ran (unless
-    the code picks instructions at run time: then the level is a choice, not a need), else a
-    note above the baseline."""
+    """The x86-64 level a binary needs, or None when unknown: disassembly where it ran (the
+    level of the uses not shown to run only after a CPU check), else a note above the
+    baseline; the higher of the two when both are known."""
     stated = stated_level(binary)
-    if binary.cpu is not None and not binary.cpu.dispatch:
-        found = binary.cpu.level
+    found = code_level(binary)
+    if found is not None:
         return max(found, stated, key=ISA_ORDER.index) if stated else found
-    if binary.cpu is not None:
-        return stated or ISA_ORDER[0]  # dispatching code runs at the baseline
     return stated
 
 
@@ -105,7 +115,12 @@ def summarize(
             if version_key(version) > version_key(shipped):
                 newer.setdefault(version, []).append(path)
     isa = [(b.path, level) for b in binaries if (level := required_level(b))]
-    optional = [(b.path, b.cpu.level) for b in binaries if b.cpu is not None and b.cpu.dispatch]
+    optional = [
+        (b.path, b.cpu.level)
+        for b in binaries
+        if b.cpu is not None
+        and ISA_ORDER.index(b.cpu.level) > ISA_ORDER.index(code_level(b) or ISA_ORDER[0])
+    ]
     return BinarySummary(
         elf_files=len(binaries),
         glibc_shipped=shipped,

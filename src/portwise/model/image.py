@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-IMAGE_SCHEMA_VERSION = "1.1"  # 1.1: syscall paths, sites, dlsym, unresolved by path
+IMAGE_SCHEMA_VERSION = "1.2"  # 1.1: syscall paths, sites, dlsym, unresolved by path; 1.2: cpu
+# required/required_level (dispatch decided per use)
 
 
 class Frozen(BaseModel):
@@ -142,9 +143,14 @@ class CpuNeeds:
     """Instruction-set extensions found in the code, and the x86-64 level they imply."""
 
     extensions: list[str]
-    level: str
-    dispatch: bool  # chosen at run time (cpuid, IFUNC...): `level` is what it can use, not needs
+    level: str  # what the code can use
+    dispatch: bool  # the code detects the CPU somewhere (cpuid, IFUNC, libgcc/glibc symbols...)
     evidence: list[str]
+    # Extensions with a use not shown to run only after a CPU check, and their level: what the
+    # binary needs. None in profiles from before schema 1.2 (then `dispatch` meant "needs the
+    # baseline only").
+    required: list[str] | None = None
+    required_level: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,13 @@ How it fails depends on where the level is recorded:
   instruction", when it first runs the instruction; only disassembly (`--cpu-scan`) finds it.
 
 Judged from the image's required level per binary (notes, and disassembly where it ran;
-code that picks instructions at run time is not a requirement) against the host CPU's flags,
-else its x86-64 level. Binaries left unexamined (no note, no --cpu-scan) are a risk on a host
-known to be below v3. aarch64 images give no finding: the profile records no arm64 CPU
-features (no HWCAP needs) to compare.
+code shown to run only after a CPU check -- IFUNC, multi-versioning clones, a branch on a
+CPU-feature variable -- is not a requirement) against the host CPU's flags, else its x86-64
+level. A binary that detects its CPU somewhere but uses an extension where no check was shown
+(a stray cpuid does not vouch for AVX2 code elsewhere) is a risk, not a pass: the use may be
+guarded in a way not recognised, or may die with SIGILL. Binaries left unexamined (no note, no
+--cpu-scan) are a risk on a host known to be below v3. aarch64 images give no finding: the
+profile records no arm64 CPU features (no HWCAP needs) to compare.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ HOW_KNOWN = {
     "libc": "glibc's own ISA note",
     "note": "GNU property note",
     "code": "instructions found by disassembly",
+    "unproven": "instructions found by disassembly, no CPU check shown before them",
 }
 TABLE_EXTENSIONS = {ext for exts in LEVELS.values() for ext in exts}
 
@@ -53,10 +57,12 @@ class Group:
     """Binaries that need the same level for the same reason."""
 
     level: str
-    source: str  # "libc" (glibc's own note), "note" (GNU property note), "code" (disassembly)
+    source: str  # "libc" (glibc's own note), "note" (GNU property note), "code" (disassembly),
+    # "unproven" (disassembly of a binary that detects its CPU, uses no check was shown for)
     extensions: tuple[str, ...]  # what the level needs of the CPU (psABI names)
     count: int
     example: str
+    first_use: str = ""  # the example's first use not shown dispatched: "AVX2 at 0x...: ..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,21 +93,40 @@ def _need(b: ElfBinary) -> tuple[str, str, tuple[str, ...]] | None:
     if noted is not None and ISA_ORDER.index(noted) >= ISA_ORDER.index(level):
         source = "libc" if b.soname in LIBC_SONAMES else "note"
         return level, source, _level_extensions(level)
-    found = tuple(sorted(b.cpu.extensions)) if b.cpu is not None else ()
-    return level, "code", found or _level_extensions(level)
+    cpu = b.cpu
+    if cpu is None:
+        return level, "code", _level_extensions(level)
+    used = cpu.required if cpu.required is not None else cpu.extensions
+    source = "unproven" if cpu.dispatch and cpu.required is not None else "code"
+    return level, source, tuple(sorted(used)) or _level_extensions(level)
+
+
+def _first_use(b: ElfBinary, extensions: tuple[str, ...]) -> str:
+    if b.cpu is None:
+        return ""
+    return next(
+        (
+            e
+            for e in b.cpu.evidence
+            if e.split(" ", 1)[0] in extensions and ", dispatched: " not in e
+        ),
+        "",
+    )
 
 
 def needs(image: ImageProfile) -> CpuNeeds:
-    seen: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
+    seen: dict[tuple[str, str, tuple[str, ...]], list[ElfBinary]] = {}
     for b in image.binaries:
         if b.machine == "x86-64" and (key := _need(b)) is not None:
-            seen.setdefault(key, []).append(b.path)
-    groups = tuple(
-        Group(level, source, exts, len(paths), min(paths))
-        for (level, source, exts), paths in sorted(seen.items())
-    )
+            seen.setdefault(key, []).append(b)
+    groups = []
+    for (level, source, exts), members in sorted(seen.items()):
+        example = min(members, key=lambda m: m.path)
+        groups.append(
+            Group(level, source, exts, len(members), example.path, _first_use(example, exts))
+        )
     return CpuNeeds(
-        machine_of(image.platform.architecture), groups, image.binary_summary.cpu_unknown
+        machine_of(image.platform.architecture), tuple(groups), image.binary_summary.cpu_unknown
     )
 
 
@@ -160,7 +185,8 @@ def _ids(group: Group, missing: list[str] | tuple[str, ...]) -> list[str]:
 
 
 def _need_line(g: Group) -> str:
-    return f"{g.count} binaries need {g.level} ({HOW_KNOWN[g.source]}), e.g. {g.example}"
+    line = f"{g.count} binaries need {g.level} ({HOW_KNOWN[g.source]}), e.g. {g.example}"
+    return f"{line}: {g.first_use}" if g.first_use else line
 
 
 def _fail(group: Group, missing: list[str], offer: CpuOffers) -> Finding:
@@ -181,6 +207,15 @@ def _fail(group: Group, missing: list[str], offer: CpuOffers) -> Finding:
             "Their GNU property note states the level, and ld.so refuses them: "
             "'CPU ISA level is lower than required'.",
         )
+    elif group.source == "unproven":
+        case, title, how = (
+            "unguarded-instructions",
+            f"{group.count} binaries may execute {group.level} instructions this CPU lacks",
+            "These binaries detect the CPU at run time, but no check was found before these "
+            "instructions (their function is no IFUNC target or clone and is reached without "
+            "a CPU-feature test): if unguarded, the process dies with SIGILL ('Illegal "
+            "instruction') the first time it runs one.",
+        )
     else:
         case, title, how = (
             "instructions",
@@ -192,7 +227,7 @@ def _fail(group: Group, missing: list[str], offer: CpuOffers) -> Finding:
         id=f"{ID}.{case}",
         subject="process" if case == "libc-level" else f"isa:{group.level}",
         mechanism=ID,
-        severity="fail",
+        severity="risk" if case == "unguarded-instructions" else "fail",
         title=title,
         explanation=f"The host CPU lacks {lacks}. {how}",
         evidence=Evidence(
@@ -231,10 +266,7 @@ def _unknown(groups: list[Group], offer: CpuOffers) -> Finding:
         fact=LEVEL_FACT,
         fact_value=offer.level,
         why_needed=why,
-        image_evidence=[
-            f"{g.count} binaries need {g.level} ({HOW_KNOWN[g.source]}), e.g. {g.example}"
-            for g in groups
-        ],
+        image_evidence=[_need_line(g) for g in groups],
         incidents=ids,
         references=[PSABI, *incidents.references(ids)],
     )

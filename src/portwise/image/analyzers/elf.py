@@ -12,7 +12,8 @@ MIN_ELF_SIZE = 52  # a 32-bit ELF header
 
 class ElfAnalyzer:
     name = "elf"
-    version = 9  # 6: every ELF scanned, syscall() paths; 7: jump stubs; 8: Debian Rust; 9: text
+    version = 10  # 6: every ELF scanned, syscall() paths; 7: jump stubs; 8: Debian Rust; 9: text
+    # 10: cpu required/required_level, dispatch decided per use
 
     def __init__(self, *, cpu_scan: bool = False) -> None:
         self.cpu_scan = cpu_scan
