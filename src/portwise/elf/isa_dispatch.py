@@ -44,6 +44,7 @@ from portwise.elf.parse import ElfFile
 CALLER_CHOSEN = {"libmvec.so.1": "vector-ABI library: only code built for a variant's ISA calls it"}
 MAX_FUNCTION = 1 << 16  # bytes of a function read when looking for guards
 MAX_DEPTH = 16  # caller chains followed this deep; deeper is not shown dispatched
+FALL_THROUGH = 32  # bytes from a resolver target to an unwind start it runs into
 DETECTION = frozenset({"OSXSAVE", "XSAVEOPT", "XSAVEC", "XSAVES"})  # detection code's own needs
 SHF_ALLOC, SHF_EXECINSTR = 0x2, 0x4
 SHT_PROGBITS = 1
@@ -81,12 +82,19 @@ class Structure:
         self._ranges: list[tuple[int, int, str]] | None = None
         self._calls: list[int] | None = None
         resolvers = symbols.resolvers | set(self.relocs.irelative)
+        targets: dict[int, int] = {}
         for resolver in sorted(resolvers):
             self.static[resolver] = "IFUNC resolver"
             for target in self._materialised(resolver):
                 if target not in resolvers:
-                    name = self.name(resolver) or f"{resolver:#x}"
-                    self.static.setdefault(target, f"IFUNC target (resolver {name})")
+                    targets.setdefault(target, resolver)
+        self._add_entries(targets)
+        for target, resolver in targets.items():
+            name = self.name(resolver) or f"{resolver:#x}"
+            self.static.setdefault(target, f"IFUNC target (resolver {name})")
+            follower = self._falls_into(target)
+            if follower is not None:  # unwind data split the function after its first bytes
+                self.static.setdefault(follower, f"IFUNC target (resolver {name})")
         for clone, name in symbols.clones.items():
             kind = "vector-ABI variant" if name.startswith("_ZGV") else "multi-versioning clone"
             self.static[clone] = f"{kind} {name}"
@@ -349,8 +357,36 @@ class Structure:
         self._data_pointers = found
         return found
 
+    def _add_entries(self, entries: dict[int, int]) -> None:
+        """A resolver's target is a function entry even where no symbol or unwind record
+        starts there (static glibc's strcasecmp variants): make it one."""
+        missing = [e for e in entries if e not in self.start_set]
+        if missing:
+            self.starts = sorted({*self.starts, *missing})
+            self.start_set = frozenset(self.starts)
+
+    def _falls_into(self, entry: int) -> int | None:
+        """The next function start, when the code from `entry` runs straight into it within a
+        few bytes (no return or jump in between): the same function, split by unwind data."""
+        index = bisect.bisect_right(self.starts, entry)
+        if index >= len(self.starts) or self.starts[index] - entry > FALL_THROUGH:
+            return None
+        nxt = self.starts[index]
+        span = self._bytes(entry)
+        if span is None:
+            return None
+        region = span[0]
+        code = region.code[entry - region.addr : nxt - region.addr]
+        cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        last = None
+        for insn in cs.disasm(code, entry):
+            last = insn
+        if last is None or last.address + last.size != nxt:
+            return None
+        return None if last.mnemonic in ("ret", "jmp", "ud2", "hlt") else nxt
+
     def _materialised(self, resolver: int) -> set[int]:
-        """Function starts whose address a resolver loads: the implementations it returns."""
+        """Code addresses a resolver loads: the implementations it returns."""
         span = self._bytes(resolver)
         if span is None:
             return set()
@@ -361,7 +397,7 @@ class Structure:
             q = match.end()
             if q + 4 <= len(code):
                 target = base + q + 4 + struct.unpack_from("<i", code, q)[0]
-                if target in self.start_set:
+                if target in self.start_set or self._in_code(target):
                     out.add(target)
         for match in _MOV_IMM32.finditer(code, at, end):
             q = match.end()
@@ -370,3 +406,6 @@ class Structure:
                 if target in self.start_set:
                     out.add(target)
         return out
+
+    def _in_code(self, address: int) -> bool:
+        return any(r.addr <= address < r.addr + len(r.code) for r in self.regions)
