@@ -6,73 +6,16 @@ capability vectors. Issue 12: a cpuid somewhere must not make AVX2 code elsewher
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cprograms import CLONES, STRAY, SUPPORTS, compile_c
 
 from portwise.elf.isa import IsaScan, scan_isa
 from portwise.elf.parse import parse_elf
 
 LIB = Path("/usr/lib/x86_64-linux-gnu")
-
-STRAY = r"""
-/* Built with -mavx2 throughout: the cpuid only reads the cache line size, it guards nothing. */
-#include <cpuid.h>
-#include <stdio.h>
-#define N 4096
-int a[N], b[N];
-__attribute__((noinline)) void mix(void) {
-    for (int i = 0; i < N; i++) a[i] = a[i] * b[i] + (a[i] >> 3);
-}
-static unsigned line_size(void) {
-    unsigned eax, ebx, ecx, edx;
-    __cpuid(1, eax, ebx, ecx, edx);
-    return ((ebx >> 8) & 0xff) * 8;
-}
-int main(int argc, char **argv) {
-    (void)argv;
-    for (int i = 0; i < N; i++) { a[i] = i; b[i] = argc; }
-    mix();
-    printf("%d %u\n", a[N - 1], line_size());
-    return 0;
-}
-"""
-CLONES = r"""
-#include <stdio.h>
-#define N 4096
-float x[N], y[N];
-__attribute__((target_clones("avx2", "default"), noinline)) void scale(float k) {
-    for (int i = 0; i < N; i++) y[i] = k * x[i] + y[i];
-}
-int main(int argc, char **argv) {
-    (void)argv;
-    for (int i = 0; i < N; i++) { x[i] = i; y[i] = argc; }
-    scale(2.0f);
-    printf("%f\n", y[N - 1]);
-    return 0;
-}
-"""
-SUPPORTS = r"""
-#include <stdio.h>
-#define N 4096
-int a[N], b[N];
-__attribute__((target("avx2"), noinline)) static void avx2_fn(void) {
-    for (int i = 0; i < N; i++) a[i] = a[i] * b[i] + (a[i] >> 3);
-}
-__attribute__((noinline)) static void plain_fn(void) {
-    for (int i = 0; i < N; i++) a[i] = a[i] + b[i];
-}
-int main(int argc, char **argv) {
-    (void)argv;
-    for (int i = 0; i < N; i++) { a[i] = i; b[i] = argc; }
-    if (__builtin_cpu_supports("avx2")) avx2_fn(); else plain_fn();
-    printf("%d\n", a[N - 1]);
-    return 0;
-}
-"""
 
 
 def scan_path(path: Path, *, full: bool = False) -> IsaScan:
@@ -80,19 +23,6 @@ def scan_path(path: Path, *, full: bool = False) -> IsaScan:
     result = scan_isa(parse_elf(data), data, full=full)
     assert result is not None
     return result
-
-
-def compile_c(tmp: Path, name: str, source: str, *flags: str) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed")
-    (tmp / f"{name}.c").write_text(source)
-    out = tmp / name
-    subprocess.run(
-        ["gcc", "-O2", *flags, "-o", str(out), str(tmp / f"{name}.c")],
-        check=True,
-        capture_output=True,
-    )
-    return out
 
 
 def required_uses(scan: IsaScan) -> list[str]:

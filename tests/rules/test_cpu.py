@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cprograms import CLONES, STRAY, compile_c
 from hostkit import ScanReal, fact, host_with
 from imagekit import OciLayout, file, layer_tar
 
@@ -153,3 +154,18 @@ def test_matrix_groups_hosts_by_cpu(rhel9_like: ImageProfile) -> None:
     hosts = [BASELINE_HOST, V2_HOST, host_with("rhel-9.4"), host_with("debian-12")]
     matrix = check([rhel9_like], hosts, mechanisms=(cpu.MECHANISM,))
     assert [matrix.status(0, h) for h in range(4)] == ["FAIL", "PASS", "RISK", "RISK"]
+
+
+def test_a_stray_cpuid_is_no_excuse_and_a_clone_is(tmp_path: Path) -> None:
+    """Issue 12: any cpuid once counted as dispatch, so -mavx2 code PASSed on a v2 CPU. Now the
+    unguarded use is a risk naming the function; target_clones code is dispatched: no finding."""
+    stray = compile_c(tmp_path, "stray", STRAY, "-mavx2")
+    profile = mini_image(tmp_path / "a", {"opt/app/stray": stray.read_bytes()}, cpu_scan=True)
+    (finding,) = judge(profile, V2_HOST)
+    assert (finding.id, finding.severity) == ("cpu.unguarded-instructions", "risk")
+    assert any(
+        "/opt/app/stray: AVX" in e and "no CPU check shown" in e for e in finding.evidence.image
+    )
+    clones = compile_c(tmp_path, "clones", CLONES)
+    dispatched = mini_image(tmp_path / "b", {"opt/app/clones": clones.read_bytes()}, cpu_scan=True)
+    assert judge(dispatched, V2_HOST) == ()
