@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from portwise.host.files import HostFiles, Unreadable
+from portwise.host.setups import setup
 from portwise.knowledge.seccomp import for_engine
 from portwise.model.host import EngineFacts, EngineSetup, Fact, Tool
 
@@ -46,14 +47,4 @@ def kubelet_setup(
     unasked: Fact[str] = (
         asked if on.value else Fact.of(UNCONFINED, f"kubelet seccompDefault off ({on.source})")
     )
-    return EngineSetup(
-        engine="kubelet",
-        version=containerd.version,
-        runtime=runtime,
-        runtime_version=version,
-        seccomp_profile=unasked,
-        runtime_default_profile=asked,
-        libseccomp=base.libseccomp,
-        libseccomp_package=base.libseccomp_package,
-        libseccomp_resolves=base.libseccomp_resolves,
-    )
+    return setup("kubelet", containerd.version, runtime, version, unasked, base, asked=asked)

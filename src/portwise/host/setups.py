@@ -68,7 +68,7 @@ def docker_setup(
             if name
             else Fact.missing(f"dockerd {dockerd.version.value} predates every profile")
         )
-    return _setup("docker", dockerd.version, runtime, version, profile, base)
+    return setup("docker", dockerd.version, runtime, version, profile, base)
 
 
 def podman_setup(
@@ -80,17 +80,21 @@ def podman_setup(
 ) -> EngineSetup:
     runtime, version = runtime_of("podman", base.default_runtime, runtimes)
     profile = profile_by_content(files, podman_seccomp_file(files, settings), by_content())
-    return _setup("podman", podman.version, runtime, version, profile, base)
+    return setup("podman", podman.version, runtime, version, profile, base)
 
 
-def _setup(
+def setup(
     engine: str,
     version: Fact[str],
     runtime: Fact[str],
     runtime_version: Fact[str],
     profile: Fact[str],
     base: EngineFacts,
+    *,
+    asked: Fact[str] | None = None,
 ) -> EngineSetup:
+    """An engine's setup on a host whose libseccomp facts are `base`'s; `asked`: the profile
+    RuntimeDefault selects where it is not what containers get unasked."""
     return EngineSetup(
         engine=engine,
         version=version,
@@ -100,6 +104,7 @@ def _setup(
         libseccomp=base.libseccomp,
         libseccomp_package=base.libseccomp_package,
         libseccomp_resolves=base.libseccomp_resolves,
+        **({"runtime_default_profile": asked} if asked is not None else {}),
     )
 
 
@@ -112,27 +117,27 @@ def per_engine(host: HostProfile) -> list[HostProfile]:
     return [with_setup(host, s) for s in setups]
 
 
-def with_setup(host: HostProfile, setup: EngineSetup, *, rename: bool = True) -> HostProfile:
-    runtime = setup.runtime.value
+def with_setup(host: HostProfile, chosen: EngineSetup, *, rename: bool = True) -> HostProfile:
+    runtime = chosen.runtime.value
     engines = host.engines.model_copy(
         update={
             "engines": Fact.of(
-                [Tool(name=setup.engine, path="", version=setup.version)], "engine setup"
+                [Tool(name=chosen.engine, path="", version=chosen.version)], "engine setup"
             ),
             "runtimes": Fact.of(
-                [Tool(name=str(runtime), path="", version=setup.runtime_version)]
+                [Tool(name=str(runtime), path="", version=chosen.runtime_version)]
                 if runtime
                 else [],
                 "engine setup",
             ),
-            "default_runtime": setup.runtime,
-            "seccomp_profile": setup.seccomp_profile,
-            "runtime_default_profile": setup.runtime_default_profile,
-            "libseccomp": setup.libseccomp,
-            "libseccomp_package": setup.libseccomp_package,
-            "libseccomp_resolves": setup.libseccomp_resolves,
-            "setups": [setup],
+            "default_runtime": chosen.runtime,
+            "seccomp_profile": chosen.seccomp_profile,
+            "runtime_default_profile": chosen.runtime_default_profile,
+            "libseccomp": chosen.libseccomp,
+            "libseccomp_package": chosen.libseccomp_package,
+            "libseccomp_resolves": chosen.libseccomp_resolves,
+            "setups": [chosen],
         }
     )
-    name = f"{host.name} ({setup.engine})" if rename else host.name
+    name = f"{host.name} ({chosen.engine})" if rename else host.name
     return host.model_copy(update={"name": name, "engines": engines})

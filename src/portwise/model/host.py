@@ -81,15 +81,10 @@ class Tool(Frozen):
     version: Fact[str]
 
 
-class EngineSetup(Frozen):
-    """One engine as the containers it starts see the host: its profile, runtime, libseccomp."""
+class Enforcement(Frozen):
+    """What decides a profile's answers besides the profile: shared by a host's engine facts
+    and each engine setup."""
 
-    engine: str = Field(description="docker | podman | containerd | crio | kubelet")
-    version: Fact[str]
-    runtime: Fact[str] = Field(description="the OCI runtime it starts containers with")
-    runtime_version: Fact[str]
-    seccomp_profile: Fact[str]
-    libseccomp: Fact[str] = Field(description="upstream release of the runtime's libseccomp")
     runtime_default_profile: Fact[str] = Field(
         default_factory=lambda: Fact[str].missing("the same as seccomp_profile"),
         description="the profile a container or pod that asks for RuntimeDefault gets, where"
@@ -105,7 +100,18 @@ class EngineSetup(Frozen):
     )
 
 
-class EngineFacts(Frozen):
+class EngineSetup(Enforcement):
+    """One engine as the containers it starts see the host: its profile, runtime, libseccomp."""
+
+    engine: str = Field(description="docker | podman | containerd | crio | kubelet")
+    version: Fact[str]
+    runtime: Fact[str] = Field(description="the OCI runtime it starts containers with")
+    runtime_version: Fact[str]
+    seccomp_profile: Fact[str]
+    libseccomp: Fact[str] = Field(description="upstream release of the runtime's libseccomp")
+
+
+class EngineFacts(Enforcement):
     engines: Fact[list[Tool]] = Field(description="docker, podman, containerd, cri-o, nerdctl")
     runtimes: Fact[list[Tool]] = Field(description="OCI runtimes: runc, crun")
     libseccomp: Fact[str]
@@ -133,19 +139,6 @@ class EngineFacts(Frozen):
     iptables_rules: Fact[dict[str, int]] = Field(
         default_factory=lambda: Fact[dict[str, int]].missing("not read"),
         description="rules per back end (legacy, nf_tables): which one holds the engines' rules",
-    )
-    libseccomp_package: Fact[str] = Field(
-        default_factory=lambda: Fact[str].missing("not read"),
-        description="the distribution's package version (2.5.4-1+deb12u1): backports differ",
-    )
-    libseccomp_resolves: Fact[list[str]] = Field(
-        default_factory=lambda: Fact[list[str]].missing("not read"),
-        description="names the library resolves beyond its upstream release (backports)",
-    )
-    runtime_default_profile: Fact[str] = Field(
-        default_factory=lambda: Fact[str].missing("the same as seccomp_profile"),
-        description="the profile a container or pod that asks for RuntimeDefault gets, where"
-        " it differs from what containers get unasked (a kubelet without seccompDefault)",
     )
     kubelet_seccomp_default: Fact[bool] = Field(
         default_factory=lambda: Fact[bool].missing("no kubelet configuration read"),
