@@ -6,5 +6,5 @@ import re
 
 
 def version_key(text: str) -> tuple[int, ...]:
-    """"2.28" < "2.31" < "2.31.1"; non-digits separate parts, so "535.104.05" works too."""
+    """ "2.28" < "2.31" < "2.31.1"; non-digits separate parts, so "535.104.05" works too."""
     return tuple(int(part) for part in re.findall(r"\d+", text))

@@ -80,6 +80,7 @@ def _arch_module(elf: ElfFile) -> ModuleType | None:
 
 _ARCHES: dict[str, ModuleType] = {"x86-64": syscalls_x86, "aarch64": syscalls_arm64}
 
+
 @dataclass(slots=True)
 class _Decoded:
     index: int

@@ -193,7 +193,7 @@ class SyscallSource(Frozen):
     """One way the image reaches a system call, and what its code does when the call fails."""
 
     via: str = Field(
-        description='the libc function used, or for calls a binary issues itself its path:'
+        description="the libc function used, or for calls a binary issues itself its path:"
         ' "direct", "syscall()" or "thunk"'
     )
     path: str = Field(
