@@ -509,3 +509,94 @@ def test_storage_d_type_and_iptables_rules_on_this_machine() -> None:
             continue
         saved = subprocess.run([path], capture_output=True, text=True, check=True).stdout
         assert rules.value[backend] == sum(1 for ln in saved.splitlines() if ln.startswith("-A "))
+
+
+def test_this_machine_records_the_feature_switches() -> None:
+    """The options, sysctls and LSM list rules/features reads, each as this kernel has them."""
+    host = collect_host()
+    config = host.kernel.config.value
+    if config is not None:
+        with (
+            gzip.open("/proc/config.gz", "rt")
+            if Path("/proc/config.gz").exists()
+            else open(f"/boot/config-{platform.release()}") as handle
+        ):
+            text = handle.read()
+        for option in ("CONFIG_IO_URING", "CONFIG_KEYS", "CONFIG_USERFAULTFD", "CONFIG_KCMP"):
+            if f"{option}=y" in text:
+                assert config[option] == "y"
+    for name in ("kernel.io_uring_disabled", "vm.unprivileged_userfaultfd"):
+        path = Path("/proc/sys") / name.replace(".", "/")
+        fact = host.security.sysctls[name]
+        if path.exists():
+            assert fact.value == path.read_text().strip()
+        else:
+            assert fact.unknown == f"{path} does not exist"
+    lsms = host.security.lsms
+    securityfs = Path("/sys/kernel/security/lsm")
+    if securityfs.exists():
+        assert lsms.value == securityfs.read_text().strip().split(",")
+    elif "lsm=" not in Path("/proc/cmdline").read_text() and config and "CONFIG_LSM" in config:
+        assert lsms.value == config["CONFIG_LSM"].split(",")
+        assert lsms.source and lsms.source.startswith("kernel config CONFIG_LSM")
+    else:
+        assert lsms.value is not None or lsms.unknown
+
+
+FEATURE_HOST = {
+    "/proc/sys/kernel/osrelease": "6.8.0-31-generic\n",
+    "/proc/sys/kernel/io_uring_disabled": "2\n",
+    "/proc/sys/vm/unprivileged_userfaultfd": "0\n",
+    "/proc/config.gz": gzip.compress(
+        b"CONFIG_IO_URING=y\n# CONFIG_KEYS is not set\nCONFIG_SECURITY_LANDLOCK=y\n"
+        b'CONFIG_LSM="landlock,lockdown,yama,integrity,apparmor"\nCONFIG_KCMP=y\n'
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("extra", "lsms", "source"),
+    [
+        ({"/sys/kernel/security/lsm": "capability,lockdown,yama,apparmor"}, "securityfs", None),
+        ({"/proc/cmdline": "ro quiet lsm=lockdown,yama,apparmor\n"}, "cmdline", None),
+        ({"/proc/cmdline": "ro quiet\n"}, "config", None),
+        ({"/proc/cmdline": "ro quiet security=selinux\n"}, None, "security=selinux"),
+    ],
+)
+def test_fabricated_feature_switches(
+    tmp_path: Path, extra: dict[str, str], lsms: str | None, source: str | None
+) -> None:
+    root = write(tmp_path / "root", {**FEATURE_HOST, **extra})
+    host = collect_host(root)
+    config = host.kernel.config.value or {}
+    assert config["CONFIG_KEYS"] == "n" and config["CONFIG_SECURITY_LANDLOCK"] == "y"
+    assert config["CONFIG_LSM"] == "landlock,lockdown,yama,integrity,apparmor"
+    assert host.security.sysctls["kernel.io_uring_disabled"].value == "2"
+    assert host.security.sysctls["vm.unprivileged_userfaultfd"].value == "0"
+    missing = host.security.sysctls["kernel.unprivileged_bpf_disabled"]
+    assert missing.unknown == "/proc/sys/kernel/unprivileged_bpf_disabled does not exist"
+    expected = {
+        "securityfs": (
+            ["capability", "lockdown", "yama", "apparmor"],
+            "file /sys/kernel/security/lsm",
+        ),
+        "cmdline": (["lockdown", "yama", "apparmor"], "file /proc/cmdline lsm="),
+        "config": (
+            ["landlock", "lockdown", "yama", "integrity", "apparmor"],
+            "kernel config CONFIG_LSM (file /proc/config.gz); no lsm= on /proc/cmdline",
+        ),
+    }
+    fact = host.security.lsms
+    if lsms is None:
+        assert fact.value is None and source is not None and source in (fact.unknown or "")
+    else:
+        assert (fact.value, fact.source) == expected[lsms]
+
+
+def test_a_root_without_proc_sys_does_not_say_a_sysctl_does_not_exist(tmp_path: Path) -> None:
+    """Rules read "does not exist" as "this kernel has no such switch": only true when /proc/sys
+    is there to look in."""
+    root = write(tmp_path / "root", {"/etc/os-release": "ID=debian\n"})
+    fact = collect_host(root).security.sysctls["kernel.io_uring_disabled"]
+    assert fact.value is None and fact.unknown is not None
+    assert "does not exist" not in fact.unknown and "not mounted" in fact.unknown

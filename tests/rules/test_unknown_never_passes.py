@@ -65,3 +65,45 @@ def test_an_unknown_host_fact_never_turns_a_risk_or_failure_into_a_pass(
                     broken.append(f"{image_name} on {name}: {m.id} passes without {'.'.join(path)}")
     assert checked > 200  # the property was exercised, not vacuously true
     assert broken == []
+
+
+FEATURE_SWITCHES = {
+    "CONFIG_IO_URING": "y",
+    "CONFIG_KEYS": "n",
+    "CONFIG_BPF_SYSCALL": "y",
+    "CONFIG_USERFAULTFD": "y",
+    "CONFIG_SECURITY_LANDLOCK": "y",
+    "CONFIG_SECCOMP": "y",
+    "CONFIG_SECCOMP_FILTER": "n",
+    "CONFIG_CHECKPOINT_RESTORE": "n",
+    "CONFIG_KCMP": "n",
+}
+
+
+@pytest.mark.parametrize("image_name", IMAGES[:2])
+def test_knocked_out_feature_switches_never_pass(real_profile: ScanReal, image_name: str) -> None:
+    """Catalog hosts record no kernel config, sysctls or LSM list, so the loop above cannot
+    knock them out: here a host records every switch (several off) and each is knocked out."""
+    from hostkit import fact, host_with
+
+    host = host_with(
+        "debian-13",
+        kernel__config=fact(FEATURE_SWITCHES, "file /proc/config.gz"),
+        security__sysctls={
+            name: fact(value, f"file /proc/sys/{name}").model_dump()
+            for name, value in {
+                "kernel.io_uring_disabled": "2",
+                "kernel.unprivileged_bpf_disabled": "2",
+                "vm.unprivileged_userfaultfd": "0",
+            }.items()
+        },
+        security__lsms=fact(["lockdown", "capability", "yama", "apparmor"], "test"),
+    )
+    image = real_profile(image_name)
+    (m,) = [m for m in MECHANISMS if m.id == "features"]
+    need = m.needs(image)
+    assert worst(m, need, host) > 0
+    paths = list(fact_paths(host.model_dump()))
+    assert ("security", "lsms") in paths and ("kernel", "config") in paths
+    broken = [".".join(p) for p in paths if worst(m, need, knocked_out(host, p)) == 0]
+    assert broken == []

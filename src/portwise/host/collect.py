@@ -29,7 +29,7 @@ def collect_host(root: Path = Path("/"), name: str | None = None) -> HostProfile
         kernel=kernel,
         cpu=read_cpu(files, kernel.architecture.value),
         cgroup=read_cgroup(files),
-        security=read_security(files),
+        security=read_security(files, kernel.config),
         engines=read_engines(files),
         gpu=read_gpu(files),
         portwise_version=__version__,

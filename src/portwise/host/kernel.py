@@ -14,13 +14,15 @@ from portwise.model.host import Fact, KernelFacts
 
 # Options whose value decides whether an image's expectations hold (user namespaces for rootless
 # engines, seccomp filters, cgroup controllers, overlayfs, legacy vsyscall for old glibc,
-# io_uring, BPF, netfilter back ends, page size, 32-bit compat, binfmt_misc for foreign arches).
+# io_uring, BPF, keys, userfaultfd, kcmp, Landlock and the boot-time LSM list, netfilter back
+# ends, page size, 32-bit compat, binfmt_misc for foreign arches).
 RELEVANT = re.compile(
     r"^CONFIG_(USER_NS|SECCOMP|SECCOMP_FILTER|CGROUPS|MEMCG|CGROUP_PIDS|CGROUP_BPF|OVERLAY_FS"
     r"|LEGACY_VSYSCALL_\w+|X86_VSYSCALL_EMULATION|IO_URING|BPF_SYSCALL|NF_TABLES|IP_NF_IPTABLES"
     r"|BRIDGE_NETFILTER|ARM64_(4K|16K|64K)_PAGES|PAGE_SIZE_\w+|PPC_(4K|64K)_PAGES|COMPAT"
     r"|IA32_EMULATION|BINFMT_MISC|CHECKPOINT_RESTORE|CRYPTO_FIPS|SECURITY_SELINUX"
-    r"|SECURITY_APPARMOR|KEYS|VETH|NAMESPACES|PID_NS|NET_NS|IPC_NS|UTS_NS|TIME_NS|MODULES)$"
+    r"|SECURITY_APPARMOR|KEYS|VETH|NAMESPACES|PID_NS|NET_NS|IPC_NS|UTS_NS|TIME_NS|MODULES"
+    r"|USERFAULTFD|KCMP|SECURITY|SECURITY_LANDLOCK|LSM)$"
 )
 PAGE_OPTIONS = {
     "CONFIG_ARM64_4K_PAGES": 4096,

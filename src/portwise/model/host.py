@@ -73,6 +73,10 @@ class SecurityFacts(Frozen):
         description="sysctls that break images: user namespaces, io_uring, map count, BPF"
     )
     binfmt: Fact[list[BinfmtHandler]] = Field(description="foreign binaries the kernel can run")
+    lsms: Fact[list[str]] = Field(
+        default_factory=lambda: Fact[list[str]].missing("not read"),
+        description="the security modules active since boot, in order (Landlock needs its name)",
+    )
 
 
 class Tool(Frozen):

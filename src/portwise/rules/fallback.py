@@ -69,8 +69,13 @@ def uses(image: ImageProfile) -> tuple[Use, ...]:
     )
 
 
+# Python names 95 ENOTSUP and 35 EDEADLOCK; the kernel, the man pages and the knowledge files
+# say EOPNOTSUPP and EDEADLK (the same numbers on Linux)
+_KERNEL_NAMES = {errno_codes.EOPNOTSUPP: "EOPNOTSUPP", errno_codes.EDEADLK: "EDEADLK"}
+
+
 def errno_name(code: int) -> str:
-    return errno_codes.errorcode.get(code, f"errno {code}")
+    return _KERNEL_NAMES.get(code) or errno_codes.errorcode.get(code, f"errno {code}")
 
 
 def outcome(use: Use, code: int) -> Outcome:
