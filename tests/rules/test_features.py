@@ -59,6 +59,9 @@ def host(
             k: fact(v, f"file /proc/sys/{k}").model_dump() for k, v in values.items()
         },
         "security__lsms": fact(LSMS if lsms is None else lsms, "file /sys/kernel/security/lsm"),
+        # unconfined, so every call reaches the kernel (a profile that refuses one makes its
+        # switch moot: test_a_call_the_profile_refuses_never_reaches_the_switch)
+        "engines__seccomp_profile": fact("unconfined", "the container runs unconfined"),
     }
     return host_with(base, **{**facts, **changes})
 
@@ -273,3 +276,17 @@ def test_userfaultfd_sysctl_by_kernel_release(
     assert last.value == state
     if state == "off":
         assert last.switch.conditional is conditional and last.switch.errno == "EPERM"
+
+
+def test_a_call_the_profile_refuses_never_reaches_the_switch(real_profile: ScanReal) -> None:
+    """Docker's profile refuses the keyring calls (and bpf, kcmp without the capability) and
+    loads a filter, so CONFIG_KEYS, CONFIG_BPF_SYSCALL, CONFIG_KCMP and CONFIG_SECCOMP_FILTER
+    cannot change what the container sees; podman's allows keyctl, so CONFIG_KEYS still matters."""
+    bookworm = real_profile("debian-bookworm-amd64")
+    unrecorded = {"kernel__config": unknown("test: no kernel config")}
+    docker = host("debian-12", engines__seccomp_profile=fact("docker-20.10.18"), **unrecorded)
+    assert judge(bookworm, docker) == ()
+    podman = host("debian-12", engines__seccomp_profile=fact("podman-common-0.50.1"), **unrecorded)
+    assert {f.id for f in judge(bookworm, podman)} == {"features.keys-unknown"}
+    unconfined = host("debian-12", **unrecorded)
+    assert "features.seccomp-filter-unknown" in {f.id for f in judge(bookworm, unconfined)}

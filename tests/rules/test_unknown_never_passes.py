@@ -98,6 +98,7 @@ def test_knocked_out_feature_switches_never_pass(real_profile: ScanReal, image_n
             }.items()
         },
         security__lsms=fact(["lockdown", "capability", "yama", "apparmor"], "test"),
+        engines__seccomp_profile=fact("unconfined", "test: every call reaches the kernel"),
     )
     image = real_profile(image_name)
     (m,) = [m for m in MECHANISMS if m.id == "features"]

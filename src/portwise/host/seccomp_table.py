@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from portwise.knowledge import oci_runtimes
@@ -153,3 +154,41 @@ def describe(decision: SeccompDecision) -> str:
         code = decision.errno or 1
         return f"errno {ERRNO_NAMES.get(code, str(code))}"
     return decision.action
+
+
+def refused(host: HostProfile, names: Iterable[str]) -> frozenset[str]:
+    """The calls among `names` that the engine's filter answers with something other than
+    "allow" for every argument (no argument-filtered rule), on this host's architecture:
+    whatever the kernel offers, such a call never reaches it. Empty when the profile or the
+    architecture is unknown, or the engine runs unconfined."""
+    profile, arch = host.engines.seccomp_profile.value, host.kernel.architecture.value
+    if profile is None or arch is None or profile == UNCONFINED:
+        return frozenset()
+    how = enforcer(host)
+    out = set()
+    for name in names:
+        try:
+            decision = decide(
+                str(profile),
+                name,
+                str(arch),
+                libseccomp=how.libseccomp,
+                libseccomp_extra=how.libseccomp_extra,
+                enosys_stub=how.stub,
+                kernel=host.kernel.release.value,
+            )
+        except ValueError:  # an architecture the profiles do not cover
+            return frozenset()
+        # EPERM or ENOSYS, stub or not: the call fails before the kernel's feature matters
+        if decision.action not in ("allow", "log") and not decision.reason.startswith(
+            "conditional"
+        ):
+            out.add(name)
+    return frozenset(out)
+
+
+def filters(host: HostProfile) -> bool:
+    """The engine applies a seccomp filter, so the kernel supports filters (runc and crun
+    refuse to start a container whose filter the kernel cannot load)."""
+    profile = host.engines.seccomp_profile.value
+    return profile is not None and profile != UNCONFINED

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from portwise.host.seccomp_table import filters, refused
 from portwise.knowledge import kernel_features
 from portwise.knowledge.kernel_features import Feature, Switch
 from portwise.model.host import Fact, HostProfile
@@ -28,6 +29,7 @@ from portwise.rules.fallback import Use, describe, outcome, uses
 from portwise.versions import version_key
 
 ID = "features"
+SECCOMP_FILTER = "seccomp-filter"  # the feature id in knowledge/kernel_features
 NOT_EXIST = "does not exist"  # host/security: the sysctl file is absent under a mounted /proc/sys
 
 
@@ -42,6 +44,8 @@ class FeatureOffers:
     config: Known[tuple[tuple[str, str], ...]]  # only the options the features name
     sysctls: tuple[tuple[str, Known[str]], ...]
     lsms: Known[tuple[str, ...]]
+    refused: frozenset[str] = frozenset()  # calls the engine's seccomp filter never lets through
+    filters: bool = False  # the engine loads a seccomp filter: the kernel has filter support
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +89,12 @@ def offers(host: HostProfile) -> FeatureOffers:
         for name in _sysctl_names()
     )
     return FeatureOffers(
-        known(host.kernel.release), known(reduced), sysctls, known(host.security.lsms)
+        known(host.kernel.release),
+        known(reduced),
+        sysctls,
+        known(host.security.lsms),
+        refused(host, kernel_features.syscalls()),
+        filters(host),
     )
 
 
@@ -180,8 +189,12 @@ def host_states(feature: Feature, offer: FeatureOffers) -> list[State]:
 def judge(need: FeatureNeeds, offer: FeatureOffers) -> tuple[Finding, ...]:
     findings: list[Finding] = []
     for feature in kernel_features.features():
-        used = [u for u in need.uses if u.syscall in feature.syscalls]
-        if not used:
+        # a call the seccomp filter refuses never reaches the kernel (the seccomp mechanism
+        # judges it); an engine that loads filters runs on a kernel that supports them
+        used = [
+            u for u in need.uses if u.syscall in feature.syscalls and u.syscall not in offer.refused
+        ]
+        if not used or (feature.id == SECCOMP_FILTER and offer.filters):
             continue
         states = host_states(feature, offer)
         unknown = [s for s in states if s.value == "unknown"]
