@@ -20,7 +20,7 @@ from portwise.host.collect import collect_host
 from portwise.host.meaning import checked
 from portwise.host.setups import per_engine, with_setup
 from portwise.image.scan import LayerProgress, ScanOptions, scan
-from portwise.knowledge import incidents, seccomp
+from portwise.knowledge import incidents, oci_runtimes, seccomp
 from portwise.knowledge.libc import model_version
 from portwise.model.host import HostProfile
 from portwise.model.image import ImageProfile
@@ -129,6 +129,7 @@ def one_engine(host: HostProfile, engine: str | None) -> HostProfile:
 def knowledge_versions() -> dict[str, str]:
     return {
         "seccomp": seccomp.data_version(),
+        "oci_runtimes": oci_runtimes.data_version(),
         "libc": model_version(),
         "incidents": incidents.data_version(),
     }

@@ -257,3 +257,22 @@ def test_a_distribution_backport_in_libseccomp_changes_the_answer(real_profile: 
         engines__libseccomp_package=fact("2.5.4-1+deb12u1"),
     )
     assert "fchmodat2" not in judge(trixie, debian)
+
+
+def test_gvisor_is_a_risk_not_the_profile_s_answers(real_profile: ScanReal) -> None:
+    """runsc does not apply the profile by default and answers calls in its own kernel:
+    20.10.9's clone3 EPERM does not happen there, and what does happen is not known."""
+    findings = judge(
+        real_profile("debian-trixie-amd64"), on_runtime("docker-20.10.9", "runsc", "20240212.0")
+    )
+    (finding,) = findings.values()
+    assert (finding.id, finding.severity) == ("seccomp.sandboxed-runtime", "risk")
+    assert finding.unknown == ["which calls runsc implements"]
+
+
+def test_youki_has_no_stub_either(real_profile: ScanReal) -> None:
+    findings = judge(
+        real_profile("debian-trixie-amd64"), on_runtime("docker-20.10.10", "youki", "0.3.3")
+    )
+    assert findings["fchmodat2"].severity == "fail"
+    assert any("instead of youki 0.3.3" in m for m in findings["fchmodat2"].mitigations_host)

@@ -49,6 +49,7 @@ class Enforcer:
     runtime_source: str  # how the runtime in effect was decided, or why it is unknown
     stub: bool | None  # answers ENOSYS above the profile's highest named call
     stub_source: str | None
+    filters: bool | None  # False: the runtime answers calls itself (gVisor), the profile is moot
     libseccomp: str | None  # upstream release
     libseccomp_extra: frozenset[str]  # names the build resolves beyond that release
     libseccomp_extra_source: str | None
@@ -108,6 +109,7 @@ def enforcer(host: HostProfile) -> Enforcer:
         runtime_source=how,
         stub=stub,
         stub_source=behaviour.source.url if behaviour else None,
+        filters=behaviour.filters_syscalls if behaviour else None,
         libseccomp=host.engines.libseccomp.value,
         libseccomp_extra=extra,
         libseccomp_extra_source=extra_source,

@@ -24,7 +24,10 @@ UNCONFINED = "unconfined"
 
 
 def runtime_of(
-    engine: str, configured: Fact[str], runtimes: dict[str, Tool]
+    engine: str,
+    configured: Fact[str],
+    runtimes: dict[str, Tool],
+    engine_version: str | None = None,
 ) -> tuple[Fact[str], Fact[str]]:
     """The runtime the engine uses (its configuration, else its documented default) and that
     runtime's version from its own --version."""
@@ -32,7 +35,7 @@ def runtime_of(
         name, runtime = str(configured.value), configured
     else:
         try:
-            default = oci_runtimes.default_runtime(engine, None, None)
+            default = oci_runtimes.default_runtime(engine, None, None, engine_version)
         except KeyError:
             missing = Fact[str].missing(f"{engine}: no runtime configured and no default recorded")
             return missing, Fact[str].missing("runtime unknown")

@@ -159,6 +159,8 @@ def judge(need: SeccompNeeds, offer: SeccompOffers) -> tuple[Finding, ...]:
     profile, arch = str(offer.profile.value), str(offer.arch.value)
     if profile == UNCONFINED or arch != need.machine:
         return ()  # no filter; a foreign image is judged by the arch mechanism first
+    if offer.enforcer.filters is False:
+        return (_sandboxed(need, offer),)
     by_syscall: dict[str, list[Use]] = defaultdict(list)
     for use in need.uses:
         by_syscall[use.syscall].append(use)
@@ -411,6 +413,35 @@ def _killed(
         ),
         mitigations_host=[f"a seccomp profile that answers {syscall} with an errno"],
         references=[decision.source],
+    )
+
+
+def _sandboxed(need: SeccompNeeds, offer: SeccompOffers) -> Finding:
+    """gVisor's runsc answers every call in its own kernel, the profile unapplied by default:
+    which of the image's calls it implements is not in portwise's knowledge."""
+    how = offer.enforcer
+    calls = sorted({u.syscall for u in need.uses})
+    return Finding(
+        id=f"{ID}.sandboxed-runtime",
+        mechanism=ID,
+        severity="risk",
+        title=f"{how.runtime} answers the image's system calls itself",
+        explanation=(
+            f"The OCI runtime in effect, {how.runtime}, runs the container on its own kernel"
+            " and does not apply the engine's seccomp profile unless told to: a call it does"
+            " not implement gets ENOSYS. portwise does not know which of the image's"
+            f" {len(calls)} calls it implements."
+        ),
+        evidence=Evidence(
+            image=[f"{len(calls)} calls, e.g. {', '.join(calls[:8])}"],
+            host=[how.describe()],
+        ),
+        mitigations_host=[
+            f"run the image with runc or crun, or test it under {how.runtime}"
+            " (portwise test --engine podman --runtime " + str(how.runtime) + ")"
+        ],
+        unknown=[f"which calls {how.runtime} implements"],
+        references=[how.stub_source] if how.stub_source else [],
     )
 
 

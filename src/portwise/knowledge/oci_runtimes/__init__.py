@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from portwise.knowledge.indexed import Frozen, Source, load_indexed
+from portwise.knowledge.indexed import Frozen, Indexed, Source, load_indexed
 
 Stub = Literal["yes", "no", "unknown"]
 
@@ -23,7 +23,7 @@ Stub = Literal["yes", "no", "unknown"]
 class Behaviour(Frozen):
     """What a runtime does from release `since` on (until the next entry's `since`)."""
 
-    since: str = Field(pattern=r"^\d+\.\d+\.\d+(-rc\d+)?$")
+    since: str = Field(pattern=r"^\d+(\.\d+)+(-rc\d+)?$")
     enosys_stub: Stub = Field(
         description="answers ENOSYS for calls above the profile's highest named number"
     )
@@ -51,6 +51,7 @@ class DefaultRuntime(Frozen):
     engine: str
     distribution: str = Field(description="os-release ID, or * for every distribution")
     since: str = Field(description="first distribution release (VERSION_ID) with this default")
+    engine_since: str | None = Field(None, description="first engine release with it (CRI-O)")
     runtime: str
     source: Source
 
@@ -63,10 +64,14 @@ class OciRuntimeData(Frozen):
 
 @cache
 def _data() -> OciRuntimeData:
-    loaded = load_indexed(
+    return _loaded().model
+
+
+@cache
+def _loaded() -> Indexed[OciRuntimeData, OciRuntime]:
+    return load_indexed(
         __name__, "oci_runtimes.json", OciRuntimeData, lambda m: m.runtimes, lambda r: ()
     )
-    return loaded.model
 
 
 def release_key(version: str) -> tuple[int, ...]:
@@ -105,22 +110,41 @@ def first_with_stub(runtime: str) -> Behaviour | None:
     return min(stubs, key=lambda b: release_key(b.since)) if stubs else None
 
 
-def default_runtime(engine: str, distribution: str | None, release: str | None) -> DefaultRuntime:
-    """The runtime `engine` uses unconfigured on this distribution release (most specific)."""
-    candidates = [
-        d
-        for d in _data().defaults
-        if d.engine == engine
-        and (d.distribution == "*" or d.distribution == distribution)
-        and (
-            d.distribution == "*"
-            or (release is not None and release_key(release + ".0") >= release_key(d.since + ".0"))
+def default_runtime(
+    engine: str,
+    distribution: str | None,
+    release: str | None,
+    engine_version: str | None = None,
+) -> DefaultRuntime:
+    """The runtime `engine` uses unconfigured on this distribution release (most specific);
+    where the default changed between engine releases, the engine's version decides, and
+    without it there is no answer (KeyError)."""
+
+    def applies(d: DefaultRuntime) -> bool:
+        if d.engine != engine or d.distribution not in ("*", distribution):
+            return False
+        if d.distribution != "*" and (
+            release is None or release_key(release + ".0") < release_key(d.since + ".0")
+        ):
+            return False
+        if d.engine_since is None:
+            return True
+        return engine_version is not None and release_key(engine_version) >= release_key(
+            d.engine_since
         )
-    ]
+
+    candidates = [d for d in _data().defaults if applies(d)]
     if not candidates:
-        raise KeyError(f"no default runtime recorded for {engine}")
-    return max(candidates, key=lambda d: (d.distribution != "*", release_key(d.since + ".0")))
+        raise KeyError(f"no default runtime recorded for {engine} {engine_version or ''}".strip())
+    return max(
+        candidates,
+        key=lambda d: (
+            d.distribution != "*",
+            release_key(d.since + ".0"),
+            release_key(d.engine_since or "0.0"),
+        ),
+    )
 
 
 def data_version() -> str:
-    return str(_data().model_version)
+    return _loaded().version()
