@@ -25,7 +25,7 @@ from portwise.check import (
 from portwise.errors import PortwiseError, UsageError
 from portwise.host.catalog import catalog_names, load_catalog_host
 from portwise.host.collect import collect_host
-from portwise.host.meaning import RUNTIME_DEFAULT, with_seccomp
+from portwise.host.meaning import with_seccomp
 from portwise.host.seccomp_table import seccomp_table
 from portwise.image.analyzers import with_options
 from portwise.image.cache import LayerCache, default_cache_dir
@@ -230,13 +230,14 @@ def check_command(
         ),
     ] = False,
     seccomp_choice: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--seccomp",
-            help="The profile the container runs with: runtime-default (the host's), "
-            "unconfined, a released profile's name, or a profile FILE.",
+            help="The profile the container or pod asks for: runtime-default (the engine's "
+            "default, also where a kubelet leaves pods unconfined), unconfined, a released "
+            "profile's name, or a profile FILE. Default: what the host gives unasked.",
         ),
-    ] = RUNTIME_DEFAULT,
+    ] = None,
     engine: Annotated[
         str | None,
         typer.Option(
@@ -252,7 +253,7 @@ def check_command(
     if fail_on not in ("fail", "risk", "never"):
         raise UsageError(f"unknown --fail-on {fail_on!r}; use fail, risk or never")
     host_profiles = [
-        with_seccomp(view, seccomp_choice)
+        with_seccomp(view, seccomp_choice) if seccomp_choice else view
         for spec in hosts
         for view in engine_views(load_host(spec, catalog or []), engine)
     ]

@@ -16,7 +16,7 @@ from portwise.host.catalog import (
     catalog_names,
     load_catalog_host,
 )
-from portwise.host.seccomp_table import UNCONFINED
+from portwise.host.seccomp_table import UNCONFINED, runtime_in_effect
 from portwise.knowledge.seccomp import by_content, for_engine, profiles
 from portwise.model.host import HostProfile
 
@@ -80,7 +80,12 @@ def test_every_fact_is_sourced_by_url_or_explained(name: str) -> None:
 
 # GA kernels not yet confirmed against a public page: unknown (with where to check) until someone
 # reads the page; every other entry must name its kernel.
-UNCONFIRMED_KERNELS: set[str] = set()
+UNCONFIRMED_KERNELS: set[str] = {
+    "gke-cos-k8s-1.32",
+    "gke-autopilot-k8s-1.32",
+    "aks-ubuntu-22.04-2026-08",
+    "openshift-4.18",
+}
 # Hosts that are not x86-64 (their page size is recorded unknown until a page states it).
 NON_X86_HOSTS = {"docker-desktop-4.39.0-macos-arm64": "aarch64"}
 
@@ -222,7 +227,10 @@ def test_runner_and_node_hosts() -> None:
         assert runner.engines.seccomp_profile.value == "docker-27.5.1"
         assert "actions/runner-images/blob/" in (runner.kernel.release.source or "")
     node = load_catalog_host("bottlerocket-1.26-aws-k8s-1.31")
-    assert node.engines.seccomp_profile.value == "containerd-1.7.13"
+    # the kubelet leaves pods unconfined; pods that ask for RuntimeDefault get containerd's
+    assert node.engines.seccomp_profile.value == "unconfined"
+    assert node.engines.runtime_default_profile.value == "containerd-1.7.13"
+    assert node.engines.kubelet_seccomp_default.value is False
     assert [t.name for t in node.engines.engines.value or []] == ["containerd"]
     assert node.security.selinux.value == "enforcing"
     fcos = load_catalog_host("fedora-coreos-40-stable")
@@ -294,3 +302,25 @@ def test_rhel_7_9_seccomp_profile_differs_from_every_stored_one() -> None:
     digest = "1beb7b8ac377eff7c69c34a61d55dcce79520d86c8e1c5af0b471689123699f7"
     assert digest in (fact.unknown or "")
     assert digest not in by_content()
+
+
+MANAGED_NODES = {
+    # name: (what pods get unasked, kubelet seccompDefault, runtime in effect)
+    "eks-al2023-k8s-1.31": ("unconfined", False, "runc"),
+    "gke-cos-k8s-1.32": ("unconfined", False, "runc"),
+    "gke-autopilot-k8s-1.32": (None, True, "runc"),  # containerd's profile, release unknown
+    "aks-ubuntu-22.04-2026-08": ("unconfined", False, "runc"),
+    "openshift-4.18": (None, None, "crun"),  # restricted-v2: CRI-O's profile, not in the data
+    "bottlerocket-1.26-aws-k8s-1.31": ("unconfined", False, "runc"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MANAGED_NODES))
+def test_managed_kubernetes_nodes_record_what_pods_get(name: str) -> None:
+    node = load_catalog_host(name)
+    profile, seccomp_default, runtime = MANAGED_NODES[name]
+    assert node.engines.seccomp_profile.value == profile
+    if profile is None:
+        assert node.engines.seccomp_profile.unknown
+    assert node.engines.kubelet_seccomp_default.value is seccomp_default
+    assert runtime_in_effect(node)[0] == runtime

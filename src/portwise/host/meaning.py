@@ -86,8 +86,9 @@ RUNTIME_DEFAULT = "runtime-default"
 
 def with_seccomp(host: HostProfile, choice: str) -> HostProfile:
     """The host as a pod or container that chose its seccomp profile would see it, like a
-    Kubernetes pod's seccompProfile: `unconfined`, `runtime-default` (the engine's default, as
-    recorded), a released profile's name, or a profile FILE recognised by its content."""
+    Kubernetes pod's seccompProfile: `unconfined`, `runtime-default` (the engine's default
+    profile, also on a node whose kubelet runs unasked pods unconfined), a released profile's
+    name, or a profile FILE recognised by its content."""
     names = [*seccomp.profiles(), UNCONFINED]
     if choice == RUNTIME_DEFAULT:
         asked = host.engines.runtime_default_profile
