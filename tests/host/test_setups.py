@@ -16,6 +16,7 @@ from portwise.errors import UsageError
 from portwise.host.collect import collect_host
 from portwise.host.files import HostFiles
 from portwise.host.kubelet import seccomp_default
+from portwise.host.libseccomp import bundled
 from portwise.host.meaning import with_seccomp
 from portwise.host.seccomp_table import enforcer
 from portwise.knowledge.seccomp import libseccomp_build
@@ -149,3 +150,17 @@ def test_a_run_emulates_one_engine_named_by_the_user(here: HostProfile) -> None:
         one_engine(here, None)
     docker = one_engine(here, "docker")
     assert str(docker.engines.seccomp_profile.value).startswith("docker-")
+
+
+def test_a_runtime_that_links_libseccomp_statically_brings_its_own_release() -> None:
+    """Upstream runc release binaries carry libseccomp inside and print its release; Debian's
+    runc loads the system's library, so the host's package (and its backports) apply."""
+    runc = shutil.which("runc")
+    assert runc is not None
+    said = subprocess.run([runc, "--version"], capture_output=True, text=True).stdout
+    assert "libseccomp: " in said
+    assert bundled(Path(runc), said) is None  # DT_NEEDED libseccomp.so.2
+    static = Path("/bin/busybox")  # a statically linked ELF standing in for a static runc
+    fact = bundled(static, "runc version 1.2.5\nlibseccomp: 2.5.5\n")
+    assert fact is not None and fact.value == "2.5.5"
+    assert bundled(static, "crun version 1.8.1\n") is None  # says nothing: not assumed

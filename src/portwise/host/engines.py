@@ -28,7 +28,7 @@ from portwise.host.engine_config import (
 from portwise.host.files import HostFiles
 from portwise.host.kernel import read_architecture
 from portwise.host.kubelet import kubelet_setup, seccomp_default
-from portwise.host.libseccomp import package_version, resolved_beyond
+from portwise.host.libseccomp import bundled, package_version, resolved_beyond
 from portwise.host.setups import docker_setup, podman_setup, runtime_of
 from portwise.knowledge.seccomp import by_content, for_engine
 from portwise.model.host import EngineFacts, Fact, Tool
@@ -124,6 +124,7 @@ def read_engines(files: HostFiles) -> EngineFacts:
     runtimes = [t for t in map(_tool, RUNTIMES) if t]
     by_name = {t.name: t for t in engines}
     runtimes_by_name = {t.name: t for t in runtimes}
+    own = _bundled(runtimes)
     setups = []
     if "podman" in by_name:
         asked = _podman_runtime(by_name["podman"])
@@ -133,12 +134,10 @@ def read_engines(files: HostFiles) -> EngineFacts:
             else configured.model_copy(update={"default_runtime": asked})
         )
         setups.append(
-            podman_setup(files, by_name["podman"], {t.name: t for t in runtimes}, podman, settings)
+            podman_setup(files, by_name["podman"], runtimes_by_name, podman, settings, own)
         )
     if "dockerd" in by_name:
-        setups.append(
-            docker_setup(files, by_name["dockerd"], {t.name: t for t in runtimes}, configured)
-        )
+        setups.append(docker_setup(files, by_name["dockerd"], runtimes_by_name, configured, own))
     kubelet = configured.kubelet_seccomp_default
     if kubelet.value is not None and "containerd" in by_name:
         runtime, version = runtime_of("containerd", Fact.missing("CRI"), runtimes_by_name)
@@ -151,6 +150,22 @@ def read_engines(files: HostFiles) -> EngineFacts:
             "setups": setups,
         }
     )
+
+
+def _bundled(runtimes: list[Tool]) -> dict[str, Fact[str]]:
+    """Runtimes that carry their own libseccomp (static upstream runc): name -> release."""
+    found: dict[str, Fact[str]] = {}
+    for tool in runtimes:
+        try:
+            done = subprocess.run(
+                [tool.path, "--version"], capture_output=True, text=True, timeout=TIMEOUT_S
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        fact = bundled(Path(tool.path), done.stdout)
+        if fact is not None:
+            found[tool.name] = fact
+    return found
 
 
 def _podman_runtime(podman: Tool) -> Fact[str] | None:

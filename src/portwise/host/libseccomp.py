@@ -13,6 +13,8 @@ import ctypes
 import re
 from pathlib import Path
 
+from portwise.elf.parse import parse_elf
+from portwise.elf.reader import ElfError
 from portwise.host.files import HostFiles, Unreadable
 from portwise.knowledge import seccomp, syscalls
 from portwise.model.host import Fact
@@ -66,3 +68,19 @@ def resolved_beyond(library: Path, release: str, arch: str) -> Fact[list[str]]:
     beyond = sorted(n for n in known if not seccomp.libseccomp_knows(n, arch, release))
     count = len(set(syscalls.table(arch).values()))
     return Fact.of(beyond, f"{library}: seccomp_syscall_resolve_name_arch for {count} names")
+
+
+def bundled(runtime: Path, version_output: str) -> Fact[str] | None:
+    """The libseccomp release a runtime binary carries inside it (upstream runc release
+    binaries link it statically and print it in --version); None when the binary loads the
+    system's library (it names libseccomp.so in DT_NEEDED) or says nothing."""
+    said = re.search(r"^libseccomp: (\d+\.\d+\.\d+)", version_output, re.M)
+    if said is None:
+        return None
+    try:
+        elf = parse_elf(runtime.read_bytes())
+    except (OSError, ElfError):
+        return None
+    if any(name.startswith("libseccomp.so") for name in elf.needed):
+        return None
+    return Fact.of(said.group(1), f"{runtime} --version (libseccomp linked into the binary)")

@@ -47,7 +47,11 @@ def runtime_of(
 
 
 def docker_setup(
-    files: HostFiles, dockerd: Tool, runtimes: dict[str, Tool], base: EngineFacts
+    files: HostFiles,
+    dockerd: Tool,
+    runtimes: dict[str, Tool],
+    base: EngineFacts,
+    bundled: dict[str, Fact[str]] | None = None,
 ) -> EngineSetup:
     daemon, where = docker_daemon_config(files)
     configured: Fact[str] = (
@@ -71,7 +75,7 @@ def docker_setup(
             if name
             else Fact.missing(f"dockerd {dockerd.version.value} predates every profile")
         )
-    return setup("docker", dockerd.version, runtime, version, profile, base)
+    return setup("docker", dockerd.version, runtime, version, profile, base, bundled=bundled)
 
 
 def podman_setup(
@@ -80,10 +84,11 @@ def podman_setup(
     runtimes: dict[str, Tool],
     base: EngineFacts,
     settings: dict[str, dict[str, Any]],
+    bundled: dict[str, Fact[str]] | None = None,
 ) -> EngineSetup:
     runtime, version = runtime_of("podman", base.default_runtime, runtimes)
     profile = profile_by_content(files, podman_seccomp_file(files, settings), by_content())
-    return setup("podman", podman.version, runtime, version, profile, base)
+    return setup("podman", podman.version, runtime, version, profile, base, bundled=bundled)
 
 
 def setup(
@@ -95,18 +100,22 @@ def setup(
     base: EngineFacts,
     *,
     asked: Fact[str] | None = None,
+    bundled: dict[str, Fact[str]] | None = None,
 ) -> EngineSetup:
-    """An engine's setup on a host whose libseccomp facts are `base`'s; `asked`: the profile
+    """An engine's setup on a host whose libseccomp facts are `base`'s, unless the runtime
+    carries its own libseccomp (`bundled`: runtime name -> release); `asked`: the profile
     RuntimeDefault selects where it is not what containers get unasked."""
+    own = (bundled or {}).get(str(runtime.value))
+    inside: Fact[Any] = Fact.missing("linked into the runtime: its upstream release's names")
     return EngineSetup(
         engine=engine,
         version=version,
         runtime=runtime,
         runtime_version=runtime_version,
         seccomp_profile=profile,
-        libseccomp=base.libseccomp,
-        libseccomp_package=base.libseccomp_package,
-        libseccomp_resolves=base.libseccomp_resolves,
+        libseccomp=own or base.libseccomp,
+        libseccomp_package=inside if own else base.libseccomp_package,
+        libseccomp_resolves=inside if own else base.libseccomp_resolves,
         **({"runtime_default_profile": asked} if asked is not None else {}),
     )
 
