@@ -276,3 +276,14 @@ def test_youki_has_no_stub_either(real_profile: ScanReal) -> None:
     )
     assert findings["fchmodat2"].severity == "fail"
     assert any("instead of youki 0.3.3" in m for m in findings["fchmodat2"].mitigations_host)
+
+
+def test_a_foreign_image_under_qemu_meets_the_filter_by_name(real_profile: ScanReal) -> None:
+    """qemu-user runs an arm64 image on x86-64 by issuing the image's calls itself: the engine's
+    x86-64 filter judges them. Judged as nothing before, a false PASS waiting to happen."""
+    arm64 = real_profile("debian-bookworm-arm64")
+    findings = judge(arm64, host("docker-17.12.0", OLD_RUNC))
+    assert findings, "an old profile must be judged for an emulated image too"
+    statx = findings["statx"]
+    assert statx.severity in ("risk", "fail")
+    assert any("the image is aarch64: qemu-user" in e for e in statx.evidence.host)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from portwise.host.seccomp_table import UNCONFINED, Enforcer, enforcer
@@ -62,6 +62,7 @@ class SeccompOffers:
     libseccomp: Known[str]
     enforcer: Enforcer
     kernel: str | None
+    emulating: str | None = None  # the image's machine, when qemu-user runs it on this host
 
     @property
     def stub(self) -> bool | None:
@@ -157,8 +158,12 @@ def judge(need: SeccompNeeds, offer: SeccompOffers) -> tuple[Finding, ...]:
                 ),
             )
     profile, arch = str(offer.profile.value), str(offer.arch.value)
-    if profile == UNCONFINED or arch != need.machine:
-        return ()  # no filter; a foreign image is judged by the arch mechanism first
+    if profile == UNCONFINED:
+        return ()
+    if arch != need.machine:
+        # run through qemu-user (if at all: the arch mechanism judges that), the image's calls
+        # reach the filter as the emulator's own calls of the same names on this host's arch
+        offer = replace(offer, emulating=need.machine)
     if offer.enforcer.filters is False:
         return (_sandboxed(need, offer),)
     by_syscall: dict[str, list[Use]] = defaultdict(list)
@@ -207,6 +212,15 @@ def _host_side(syscall: str, decision: seccomp.SeccompDecision, offer: SeccompOf
             else ""
         ),
         offer.enforcer.describe(),
+        *(
+            [
+                f"the image is {offer.emulating}: qemu-user passes most of its calls on as"
+                f" {offer.arch.value} calls of the same names, which the filter judges (a call"
+                " qemu does not implement gets ENOSYS from qemu itself)"
+            ]
+            if offer.emulating
+            else []
+        ),
     ]
 
 
