@@ -21,6 +21,7 @@ from portwise.host.engine_config import parse_xfs_ftype
 from portwise.host.engines import IPTABLES_SAVE, count_rules, parse_iptables_backend
 from portwise.host.kernel import parse_config, parse_vsyscall_cmdline
 from portwise.host.seccomp_table import seccomp_table
+from portwise.model.host import HostProfile
 from portwise.model.schema import schema_json
 
 V2_FLAGS = "fpu cmov cx8 sse sse2 pni ssse3 sse4_1 sse4_2 popcnt cx16 lahf_lm lm"
@@ -201,7 +202,6 @@ def test_fabricated_fips_selinux_binfmt_sysctls(tmp_path: Path) -> None:
         {
             "/proc/sys/crypto/fips_enabled": "1\n",
             "/sys/fs/selinux/enforce": "1",
-            "/sys/module/apparmor/parameters/enabled": "N\n",
             "/proc/sys/user/max_user_namespaces": "0\n",
             "/proc/sys/kernel/io_uring_disabled": "2\n",
             "/proc/sys/fs/binfmt_misc/status": "enabled\n",
@@ -216,7 +216,7 @@ def test_fabricated_fips_selinux_binfmt_sysctls(tmp_path: Path) -> None:
     assert security.fips.value is True and security.fips.source == (
         "file /proc/sys/crypto/fips_enabled"
     )
-    assert security.selinux.value == "enforcing" and security.apparmor.value is False
+    assert security.selinux.value == "enforcing"
     assert security.sysctls["user.max_user_namespaces"].value == "0"
     assert security.sysctls["kernel.io_uring_disabled"].value == "2"
     assert security.sysctls["vm.max_map_count"].unknown == (
@@ -600,3 +600,14 @@ def test_a_root_without_proc_sys_does_not_say_a_sysctl_does_not_exist(tmp_path: 
     fact = collect_host(root).security.sysctls["kernel.io_uring_disabled"]
     assert fact.value is None and fact.unknown is not None
     assert "does not exist" not in fact.unknown and "not mounted" in fact.unknown
+
+
+def test_retired_facts_in_an_older_host_document_still_load() -> None:
+    """apparmor (the active LSM list says it) and cpu vendor (the flags decide the level) are
+    judged by no rule and were retired; a host JSON written before still loads."""
+    data = json.loads(collect_host().model_dump_json())
+    data["security"]["apparmor"] = {"value": True, "source": "file /sys/module/apparmor"}
+    data["cpu"]["vendor"] = {"value": "GenuineIntel", "source": "file /proc/cpuinfo"}
+    loaded = HostProfile.model_validate(data)
+    assert "apparmor" not in loaded.security.model_dump()
+    assert "vendor" not in loaded.cpu.model_dump()

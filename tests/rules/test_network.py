@@ -14,11 +14,20 @@ from debimage import Unpack, deb_image
 from hostkit import ScanReal, fact, host_with, unknown
 from imagekit import Item, file, symlink
 
+from portwise.model.host import HostProfile
 from portwise.model.image import FileEntry, ImageProfile, Package
 from portwise.rules import network
 
-NFT = host_with("debian-12", engines__iptables_backend=fact("nf_tables", "iptables --version"))
-LEGACY = host_with("rhel-7.9", engines__iptables_backend=fact("legacy", "iptables --version"))
+# both tables modules loaded: these hosts differ only in the back end `iptables` drives
+BOTH = fact({"ip_tables": "loaded", "nf_tables": "loaded"}, "file /proc/modules")
+NFT = host_with(
+    "debian-12",
+    engines__iptables_backend=fact("nf_tables", "iptables --version"),
+    kernel__modules=BOTH,
+)
+LEGACY = host_with(
+    "rhel-7.9", engines__iptables_backend=fact("legacy", "iptables --version"), kernel__modules=BOTH
+)
 
 
 def judge(profile: ImageProfile, host=NFT):  # type: ignore[no-untyped-def]
@@ -116,3 +125,49 @@ def test_old_musl_dns_is_a_risk_on_any_host(tmp_path: Path, debian_package: Unpa
 def test_plain_debian_image_has_no_network_finding(real_profile: ScanReal) -> None:
     for host in (NFT, LEGACY, host_with("debian-12", engines__iptables_backend=unknown())):
         assert judge(real_profile("debian-bookworm-amd64"), host) == ()
+
+
+def test_the_back_end_holding_the_rules_is_the_one_packets_traverse(
+    tmp_path: Path, debian_package: Unpack
+) -> None:
+    """`iptables` drives nf_tables here, but every rule on the host is legacy (an engine that
+    writes legacy): a legacy kube-proxy matches what the packets traverse, an nft one does not."""
+    legacy_rules = host_with(
+        "debian-12",
+        engines__iptables_backend=fact("nf_tables", "iptables --version"),
+        engines__iptables_rules=fact({"legacy": 42, "nf_tables": 0}, "iptables-legacy-save"),
+    )
+    kube_proxy = file("usr/local/bin/kube-proxy")
+    legacy = iptables_image(tmp_path / "a", debian_package, "legacy", kube_proxy)
+    assert judge(legacy, legacy_rules) == ()
+    nft = iptables_image(tmp_path / "b", debian_package, "nft", kube_proxy)
+    found = {f.id: f for f in judge(nft, legacy_rules)}
+    # and whether nf_tables is even in that kernel is not recorded: a risk of its own
+    assert set(found) == {"network.iptables-backend-mismatch", "network.iptables-module-unknown"}
+    finding = found["network.iptables-backend-mismatch"]
+    assert finding.severity == "fail"
+    assert "legacy 42, nf_tables 0" in finding.evidence.host[0]
+
+
+def test_a_legacy_image_on_a_kernel_without_ip_tables_fails(
+    tmp_path: Path, debian_package: Unpack
+) -> None:
+    """RHEL 9's kernel has no ip_tables (containers/qm#267): a legacy rule writer cannot load it
+    from inside the container. Loaded or built in, it works; not loaded, it is a risk."""
+    image = iptables_image(tmp_path, debian_package, "legacy", file("usr/local/bin/kube-proxy"))
+
+    def on(modules: dict[str, str], config: dict[str, str]) -> HostProfile:
+        return host_with(
+            "debian-12",
+            engines__iptables_backend=fact("legacy", "iptables --version"),
+            kernel__modules=fact(modules, "file /proc/modules"),
+            kernel__config=fact(config, "file /boot/config"),
+        )
+
+    (missing,) = judge(image, on({"nf_tables": "loaded"}, {"CONFIG_NF_TABLES": "m"}))
+    assert (missing.id, missing.severity) == ("network.iptables-module-missing", "fail")
+    assert "CONFIG_IP_NF_IPTABLES is not set" in missing.explanation
+    unloaded = judge(image, on({}, {"CONFIG_IP_NF_IPTABLES": "m"}))
+    assert [(f.id, f.severity) for f in unloaded] == [("network.iptables-module-missing", "risk")]
+    assert judge(image, on({"ip_tables": "loaded"}, {})) == ()
+    assert judge(image, on({}, {"CONFIG_IP_NF_IPTABLES": "y"})) == ()

@@ -41,10 +41,8 @@ def read_cpu(files: HostFiles, architecture: str | None) -> CpuFacts:
         text = files.read_text("/proc/cpuinfo")
     except Unreadable as exc:
         unknown: Fact[str] = Fact.missing(exc.reason)
-        return CpuFacts(
-            vendor=unknown, model=unknown, flags=Fact.missing(exc.reason), x86_64_level=unknown
-        )
-    vendor, model, flags = parse_cpuinfo(text)
+        return CpuFacts(model=unknown, flags=Fact.missing(exc.reason), x86_64_level=unknown)
+    _, model, flags = parse_cpuinfo(text)
     source = "file /proc/cpuinfo"
     if architecture == "x86-64" and flags:
         level, missing = x86_level(set(flags))
@@ -52,7 +50,6 @@ def read_cpu(files: HostFiles, architecture: str | None) -> CpuFacts:
     else:
         level_fact, missing = Fact.missing("not an x86-64 CPU, or no flags listed"), []
     return CpuFacts(
-        vendor=Fact.of(vendor, source) if vendor else Fact.missing("no vendor line"),
         model=Fact.of(model, source) if model else Fact.missing("no model line"),
         flags=Fact.of(flags, source) if flags else Fact.missing("no flags line"),
         x86_64_level=level_fact,

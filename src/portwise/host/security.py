@@ -46,7 +46,6 @@ def read_security(
     return SecurityFacts(
         fips=_flag(files, "/proc/sys/crypto/fips_enabled", "1"),
         selinux=_selinux(files),
-        apparmor=_flag(files, "/sys/module/apparmor/parameters/enabled", "Y"),
         sysctls={name: _sysctl(files, name) for name in SYSCTLS},
         binfmt=read_binfmt(files),
         lsms=_lsms(files, kernel_config),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 HOST_SCHEMA_VERSION = "1.1"
 T = TypeVar("T")
@@ -45,11 +45,15 @@ class KernelFacts(Frozen):
 
 
 class CpuFacts(Frozen):
-    vendor: Fact[str]
     model: Fact[str]
     flags: Fact[list[str]]
     x86_64_level: Fact[str] = Field(description="highest psABI level every CPU flag supports")
     missing_for_next_level: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        return _drop(data, "vendor")  # judged by no rule: the flags decide the level
 
 
 class CgroupFacts(Frozen):
@@ -65,10 +69,16 @@ class BinfmtHandler(Frozen):
     magic: str | None = None
 
 
+def _drop(data: Any, *retired: str) -> Any:
+    """Documents written before a fact was retired still load: the retired key is dropped."""
+    if isinstance(data, dict) and any(k in data for k in retired):
+        return {k: v for k, v in data.items() if k not in retired}
+    return data
+
+
 class SecurityFacts(Frozen):
     fips: Fact[bool]
     selinux: Fact[str] = Field(description="enforcing | permissive | disabled")
-    apparmor: Fact[bool]
     sysctls: dict[str, Fact[str]] = Field(
         description="sysctls that break images: user namespaces, io_uring, map count, BPF"
     )
@@ -77,6 +87,11 @@ class SecurityFacts(Frozen):
         default_factory=lambda: Fact[list[str]].missing("not read"),
         description="the security modules active since boot, in order (Landlock needs its name)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        return _drop(data, "apparmor")  # judged by no rule; the active LSM list (lsms) says it
 
 
 class Tool(Frozen):

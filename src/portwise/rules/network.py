@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from portwise.image.runtimes import iptables
 from portwise.knowledge import incidents
 from portwise.knowledge.runtimes import load
-from portwise.model.host import HostProfile
+from portwise.model.host import Fact, HostProfile
 from portwise.model.image import ImageProfile
 from portwise.model.verdict import Evidence, Finding
 from portwise.rules.base import Known, Mechanism, host_evidence, known, unknown_fact
@@ -38,6 +38,9 @@ class NetNeeds:
 @dataclass(frozen=True, slots=True)
 class NetOffers:
     backend: Known[str]
+    modules: Known[tuple[tuple[str, str], ...]]
+    config: Known[tuple[tuple[str, str], ...]]  # only the tables modules' options
+    rules: Known[tuple[tuple[str, int], ...]]  # rules per back end: a back end with rules is loaded
 
 
 def needs(image: ImageProfile) -> NetNeeds:
@@ -57,7 +60,41 @@ def needs(image: ImageProfile) -> NetNeeds:
 
 
 def offers(host: HostProfile) -> NetOffers:
-    return NetOffers(known(host.engines.iptables_backend))
+    options = {o: v for o, v in (host.kernel.config.value or {}).items() if o in MODULE_OPTIONS}
+    config = (
+        known(Fact.of(options, host.kernel.config.source or ""))
+        if host.kernel.config.value is not None
+        else known(host.kernel.config)
+    )
+    return NetOffers(
+        _effective(host), known(host.kernel.modules), config, known(host.engines.iptables_rules)
+    )
+
+
+# the kernel module each back end's tables live in; a container cannot load one itself
+# (no /lib/modules, no CAP_SYS_MODULE): docker-library/docker#350, containers/qm#267
+TABLES_MODULE = {
+    "legacy": ("ip_tables", "CONFIG_IP_NF_IPTABLES"),
+    "nf_tables": ("nf_tables", "CONFIG_NF_TABLES"),
+}
+MODULE_OPTIONS = frozenset(option for _, option in TABLES_MODULE.values())
+MODULE_SOURCES = (
+    "https://github.com/docker-library/docker/issues/350",
+    "https://github.com/containers/qm/issues/267",
+)
+
+
+def _effective(host: HostProfile) -> Known[str]:
+    """The back end that holds the host's rules: where the engine or kube-proxy wrote them,
+    when exactly one back end holds any (an nf_tables `iptables` on a host whose rules are
+    all legacy means legacy is what packets traverse); else what `iptables` drives."""
+    rules = host.engines.iptables_rules
+    backend = known(host.engines.iptables_backend)
+    holding = [b for b, n in (rules.value or {}).items() if n > 0]
+    if len(holding) == 1 and holding[0] != backend.value:
+        counts = ", ".join(f"{b} {n}" for b, n in sorted((rules.value or {}).items()))
+        return Known(holding[0], f"rules per back end: {counts} ({rules.source})", None)
+    return backend
 
 
 def judge(need: NetNeeds, offer: NetOffers) -> tuple[Finding, ...]:
@@ -89,7 +126,71 @@ def judge(need: NetNeeds, offer: NetOffers) -> tuple[Finding, ...]:
             findings.append(_unrecognised(need, image_side, host))
     elif need.backend != host.value:
         findings.append(_mismatch(need, image_side, host, ids))
-    return tuple(findings)
+    missing = _module_missing(need, offer, image_side)
+    return tuple(findings + ([missing] if missing else []))
+
+
+def _module_missing(need: NetNeeds, offer: NetOffers, image_side: list[str]) -> Finding | None:
+    """The image's back end needs its tables module in the host kernel: loaded or built in.
+    Unknown on both counts is a risk where a program writes rules, never a pass."""
+    if need.backend not in TABLES_MODULE:
+        return None
+    module, option = TABLES_MODULE[need.backend]
+    if module in dict(offer.modules.value or ()) or dict(offer.rules.value or ()).get(
+        need.backend, 0
+    ):
+        return None  # loaded, built in, or holding rules (so loaded)
+    built = dict(offer.config.value or ()).get(option)
+    if built == "y":
+        return None
+    if offer.modules.value is None:
+        if not need.manager or built is not None:
+            return None  # "m" may be loaded: only a recorded module list says it is not
+        return unknown_fact(
+            ID,
+            "iptables-module-unknown",
+            fact="loaded kernel modules",
+            fact_value=offer.modules,
+            why_needed=f"{need.manager} writes rules with iptables-{need.backend}, which needs"
+            f" the {module} module in the host kernel; a container cannot load it.",
+            image_evidence=image_side,
+            references=list(MODULE_SOURCES),
+        )
+    why = (
+        f"{option}={built}: a module the host has not loaded"
+        if built == "m"
+        else f"{option} is not set: the kernel has no {module}"
+        if offer.config.value is not None
+        else f"{module} is not loaded (the kernel config is not recorded)"
+    )
+    return Finding(
+        id=f"{ID}.iptables-module-missing",
+        mechanism=ID,
+        severity="fail"
+        if need.manager and built != "m" and offer.config.value is not None
+        else "risk",
+        title=f"the image's iptables ({need.backend}) needs {module}, which the host kernel lacks",
+        explanation=(
+            f"iptables-{need.backend} works on tables in the {module} module; a container cannot"
+            f" load a module itself, so without it iptables stops with \"can't initialize"
+            f' iptables table ... Table does not exist (do you need to insmod?)" ({why}).'
+        ),
+        evidence=Evidence(
+            image=image_side,
+            host=[
+                host_evidence("loaded and built-in modules", offer.modules),
+                host_evidence(f"kernel config {option}", Known(built, offer.config.source, None))
+                if offer.config.value is not None
+                else host_evidence("kernel config", offer.config),
+            ],
+        ),
+        mitigations_host=[f"load {module} on the host at boot (modules-load.d)"],
+        mitigations_image=[
+            "switch the image to the back end the host has, or detect it at start "
+            "(kubernetes-sigs/iptables-wrappers)"
+        ],
+        references=list(MODULE_SOURCES),
+    )
 
 
 def _manager_kind(manager: str | None) -> str:
