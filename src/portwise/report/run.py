@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from portwise.model.observation import RunReport
+from portwise.report.terminal import TransientProgress
 
 STYLE = {"pass": "green", "fail": "bold red", "timeout": "red", "skipped": "dim"}
 STATUS_STYLE = {
@@ -21,32 +20,13 @@ STATUS_STYLE = {
 AGREE = {"agree": "green", "disagree": "bold red", "inconclusive": "yellow"}
 
 
-class RunProgress:
+class RunProgress(TransientProgress):
     """What `portwise test` is doing (scanning, unpacking, probe 3/7...) as a spinner line on
     stderr, cleared when done; nothing at all unless enabled (stderr a terminal, no --quiet)."""
 
     def __init__(self, console: Console, enabled: bool = True) -> None:
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=not (enabled and console.is_terminal),
-        )
-        self._task = self._progress.add_task("starting", total=None)
-
-    def __enter__(self) -> RunProgress:
-        self._progress.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._progress.stop()
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        super().__init__(console, columns, "starting", enabled)
 
     def say(self, text: str) -> None:
         """Show this step now (every step is drawn, however short)."""

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from portwise.host.seccomp_table import describe
@@ -18,22 +25,22 @@ from portwise.model.image import ImageProfile
 from portwise.units import human_size
 
 
-class ScanProgress:
-    """A bar over layers on stderr, shown only when stderr is a terminal."""
+class TransientProgress:
+    """A progress display on stderr that is cleared when done; nothing at all unless enabled
+    and stderr is a terminal. Subclasses choose the columns and the first description."""
 
-    def __init__(self, console: Console, enabled: bool = True) -> None:
+    def __init__(
+        self, console: Console, columns: tuple[ProgressColumn, ...], first: str, enabled: bool
+    ) -> None:
         self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
+            *columns,
             console=console,
             transient=True,
             disable=not (enabled and console.is_terminal),
         )
-        self._task = self._progress.add_task("scanning", total=None)
+        self._task = self._progress.add_task(first, total=None)
 
-    def __enter__(self) -> ScanProgress:
+    def __enter__(self) -> Self:
         self._progress.start()
         return self
 
@@ -44,6 +51,19 @@ class ScanProgress:
         trace: TracebackType | None,
     ) -> None:
         self._progress.stop()
+
+
+class ScanProgress(TransientProgress):
+    """A bar over layers on stderr, shown only when stderr is a terminal."""
+
+    def __init__(self, console: Console, enabled: bool = True) -> None:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        super().__init__(console, columns, "scanning", enabled)
 
     def on_layer(self, image: str, index: int, count: int, cached: bool) -> None:
         state = "cached" if cached else "reading"
