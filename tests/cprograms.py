@@ -31,39 +31,10 @@ int main(int argc, char **argv) {
     return 0;
 }
 """
-CLONES = r"""
-#include <stdio.h>
-#define N 4096
-float x[N], y[N];
-__attribute__((target_clones("avx2", "default"), noinline)) void scale(float k) {
-    for (int i = 0; i < N; i++) y[i] = k * x[i] + y[i];
-}
-int main(int argc, char **argv) {
-    (void)argv;
-    for (int i = 0; i < N; i++) { x[i] = i; y[i] = argc; }
-    scale(2.0f);
-    printf("%f\n", y[N - 1]);
-    return 0;
-}
-"""
-SUPPORTS = r"""
-#include <stdio.h>
-#define N 4096
-int a[N], b[N];
-__attribute__((target("avx2"), noinline)) static void avx2_fn(void) {
-    for (int i = 0; i < N; i++) a[i] = a[i] * b[i] + (a[i] >> 3);
-}
-__attribute__((noinline)) static void plain_fn(void) {
-    for (int i = 0; i < N; i++) a[i] = a[i] + b[i];
-}
-int main(int argc, char **argv) {
-    (void)argv;
-    for (int i = 0; i < N; i++) { a[i] = i; b[i] = argc; }
-    if (__builtin_cpu_supports("avx2")) avx2_fn(); else plain_fn();
-    printf("%d\n", a[N - 1]);
-    return 0;
-}
-"""
+# the same programs the ISA fixtures are built from (tests/fixtures/isa)
+ISA_SOURCES = Path(__file__).resolve().parent / "fixtures" / "isa"
+CLONES = (ISA_SOURCES / "clones.c").read_text()
+SUPPORTS = (ISA_SOURCES / "cpu_supports.c").read_text()
 
 
 def compile_c(tmp: Path, name: str, source: str, *flags: str) -> Path:

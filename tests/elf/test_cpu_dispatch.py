@@ -56,7 +56,7 @@ def test_target_clones_are_dispatched(tmp_path: Path, strip: bool) -> None:
 
 @pytest.mark.parametrize("strip", [False, True], ids=["symbols", "stripped"])
 def test_builtin_cpu_supports_branch_is_dispatched(tmp_path: Path, strip: bool) -> None:
-    """avx2_fn is called only from main, which reads __cpu_model (found by name, or, stripped,
+    """add_avx2 is called only from main, which reads __cpu_model (found by name, or, stripped,
     as the global the cpuid code stores to)."""
     path = compile_c(tmp_path, "supports", SUPPORTS, *(["-s"] if strip else []))
     scan = scan_path(path)
