@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -69,9 +70,12 @@ def test_bad_input_is_refused(runtime_images: Path) -> None:
 
 
 def test_interrupted_run_leaves_nothing_behind(runtime_images: Path, tmp_path: Path) -> None:
-    """SIGTERM in the middle of a probe: the container, its state and the bundle are removed."""
+    """SIGTERM in the middle of a probe: the container, its state and the bundle are removed.
+    The probe sleeps for a duration no other process on the machine uses, so the search for a
+    leftover finds only what this test started."""
     work = tmp_path / "tmp"
     work.mkdir()
+    sleep = f"sleep {3600 + secrets.randbelow(100000)}"
     env = {**os.environ, "TMPDIR": str(work)}
     proc = subprocess.Popen(
         [
@@ -83,7 +87,7 @@ def test_interrupted_run_leaves_nothing_behind(runtime_images: Path, tmp_path: P
             "--host",
             "debian-12",
             "--probe",
-            "sleep 60",
+            sleep,
             "--cache-dir",
             str(tmp_path / "cache"),
         ],
@@ -105,7 +109,7 @@ def test_interrupted_run_leaves_nothing_behind(runtime_images: Path, tmp_path: P
     proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert list(work.iterdir()) == []
-    sleeping = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True)
+    sleeping = subprocess.run(["pgrep", "-f", sleep], capture_output=True, text=True)
     assert sleeping.stdout.strip() == ""
 
 
