@@ -1,13 +1,17 @@
 """Seccomp: what the engine's default profile answers for each syscall the image may issue.
 
 For every syscall the image's binaries or their libc may issue, portwise asks the host engine's
-default profile (knowledge/seccomp, derived from the released profile files) what happens:
-allowed; the profile's errno; ENOSYS from runc's stub for numbers above the highest one the
-profile names (runc >= 1.0.0-rc93); or the default action because the host's libseccomp does
-not know the name. That answer is then combined with how the caller reacts (rules/fallback):
-EPERM where glibc or musl fall back only on ENOSYS is a FAIL (clone3 under Docker 20.10.9,
-faccessat2 under Docker 19.03, statx under Docker 17.x); a denied call whose error the program
-sees as an ordinary failure (mount, ptrace without the capability) is only noted.
+default profile (knowledge/seccomp, derived from the released profile files) what happens, as
+this host enforces it: allowed; the profile's errno; ENOSYS from the OCI runtime in effect for
+numbers above the highest one the profile names (runc >= 1.0.0-rc93 has that stub; crun and
+youki do not: knowledge/oci_runtimes); or the default action because the libseccomp build the
+runtime uses cannot resolve the name (a distribution's backports count: Debian 12's 2.5.4
+resolves fchmodat2). gVisor's runsc answers calls itself, which portwise does not model: a risk.
+That answer is then combined with how the caller reacts (rules/fallback): EPERM where glibc or
+musl fall back only on ENOSYS is a FAIL (clone3 under Docker 20.10.9, faccessat2 under Docker
+19.03, statx under Docker 17.x); a denied call whose error the program sees as an ordinary
+failure (mount, ptrace without the capability) is only noted. A foreign image run through
+qemu-user meets the filter with the emulator's calls, judged by name on the host's architecture.
 """
 
 from __future__ import annotations
