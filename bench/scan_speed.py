@@ -8,7 +8,8 @@ Defaults to the benchmark images of the test fixtures (bookworm + python3 and li
   - cold scan: empty cache
   - warm rescan: same image again
   - derived image: base cached, one new layer
-Targets (issue #2): cold <= 2x decompression, warm <= 5% of cold, derived ~ its new bytes.
+Targets (issue #2): cold <= 2x decompression, derived ~ its new bytes; warm <= 2% of cold
+(issue #13: a warm rescan is answered by the cached profile, not rebuilt from cached layers).
 Scans run in-process (best of N) so interpreter start-up is not counted; the CLI's own
 wall-clock is printed beside them for reference.
 """
@@ -123,7 +124,7 @@ def main() -> None:
     print(f"{'tar -xzf layers -O (limit)':<34}{tar_s:>9.3f}  1.00")
     print(f"{'cold scan':<34}{cold_s:>9.3f}  {cold_s / tar_s:.2f} x tar   (target <= 2)")
     print(
-        f"{'warm rescan':<34}{warm_s:>9.3f}  {warm_s / cold_s * 100:.1f} % of cold (target <= 5 %)"
+        f"{'warm rescan':<34}{warm_s:>9.3f}  {warm_s / cold_s * 100:.1f} % of cold (target <= 2 %)"
     )
     print(
         f"{'derived: tar -xzf new layer':<34}{tar_new_s:>9.3f}  "

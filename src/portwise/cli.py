@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,7 +44,7 @@ from portwise.report.terminal import ScanProgress, render_host, render_profile, 
 from portwise.report.verdicts import render_check
 from portwise.rules import MECHANISMS
 from portwise.runtime.run import RunOptions, record_disagreement, run_test
-from portwise.units import parse_size
+from portwise.units import human_size, parse_size
 
 app = typer.Typer(
     help="Will this container image run on that host? If not, why, and what to do.",
@@ -491,22 +492,44 @@ def schema_command(
 
 @cache_app.command("info")
 def cache_info(cache_dir: CacheDir = None) -> None:
-    """Where the cache is and how many layers it holds."""
+    """Where the cache is, what it holds, and damaged copies set aside (checks every page)."""
     cache = LayerCache(cache_dir or default_cache_dir())
-    out.print(f"{cache.path}: {cache.count()} cached layers")
+    info = cache.info()
     cache.close()
+    out.print(
+        f"{info.path}: {info.layers} cached layers, {info.profiles} cached image profiles, "
+        f"{human_size(info.size)}" + ("" if info.usable else " (not usable: see the warning)")
+    )
+    for path in info.set_aside:
+        out.print(f"damaged, set aside: {path}")
 
 
 @cache_app.command("clear")
 def cache_clear(cache_dir: CacheDir = None) -> None:
-    """Forget every cached layer."""
+    """Forget every cached layer and image, and delete damaged copies set aside."""
     cache = LayerCache(cache_dir or default_cache_dir())
-    out.print(f"removed {cache.clear()} cached layers from {cache.path}")
+    removed = cache.clear()
+    set_aside = cache.remove_set_aside()
     cache.close()
+    out.print(
+        f"removed {removed} cached layers from {cache.path}"
+        + (f" and {set_aside} damaged copies set aside" if set_aside else "")
+    )
+
+
+class _WarningsOnStderr(logging.Handler):
+    """portwise's warnings (a damaged or full cache) printed through the stderr console, so a
+    live progress display stays intact."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"[yellow]warning:[/] {escape(record.getMessage())}", highlight=False)
 
 
 def main() -> None:
     """Entry point: the one place that turns portwise errors into messages and exit codes."""
+    logger = logging.getLogger("portwise")
+    logger.addHandler(_WarningsOnStderr(logging.WARNING))
+    logger.propagate = False
     try:
         app()
     except PortwiseError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 from portwise.errors import ImageError
 from portwise.image.analyzer import Analyzer
 from portwise.image.analyzers import DEFAULT_ANALYZERS, analyzers_key
-from portwise.image.cache import LayerCache, default_cache_dir
+from portwise.image.cache import CACHE_SCHEMA, LayerCache, code_fingerprint, default_cache_dir
 from portwise.image.layers import (
     BlobError,
     BlobTooLarge,
@@ -69,20 +71,30 @@ def _scan_one(
     progress: LayerProgress | None,
 ) -> ImageProfile:
     key_of_analyzers = analyzers_key(options.analyzers)
+    count = len(handle.layers)
+    keys = _layer_keys(handle, options, key_of_analyzers) if cache is not None else [None] * count
+    image_key = _profile_key(handle, keys) if all(keys) else None
+    if cache is not None and image_key is not None:
+        known = cache.get_profile(image_key)
+        if known is not None:  # every layer and the code unchanged: the profile as built before
+            for layer in handle.layers:
+                if progress is not None:
+                    progress(handle.reference, layer.index, count, True)
+            layers = [layer.model_copy(update={"from_cache": True}) for layer in known.layers]
+            return known.model_copy(update={"layers": layers})
     facts: list[LayerFacts] = []
     cached: list[bool] = []
-    for layer in handle.layers:
-        content_id = layer.diff_id or layer.digest
-        key = None
-        if cache is not None and handle.cacheable and content_id:
-            key = LayerCache.key(content_id, key_of_analyzers)
+    for layer, key in zip(handle.layers, keys, strict=True):
         hit = cache.get(key) if cache is not None and key is not None else None
         if progress is not None:
-            progress(handle.reference, layer.index, len(handle.layers), hit is not None)
+            progress(handle.reference, layer.index, count, hit is not None)
         if hit is None:
             hit = read_one_layer(handle.reference, layer, options.analyzers, options.limits)
             if cache is not None and key is not None:
-                cache.put(key, hit)
+                if _unchanged(layer, key):
+                    cache.put(key, hit)
+                else:
+                    image_key = None  # the directory changed while it was read: cache nothing
             cached.append(False)
         else:
             cached.append(True)
@@ -92,7 +104,50 @@ def _scan_one(
     except LayerConflict as exc:
         label = handle.layers[exc.layer].label
         raise ImageError(handle.reference, exc.problem, layer=label, member=exc.member) from None
-    return ProfileBuilder(handle, facts, view, cached, options.analyzers).build()
+    profile = ProfileBuilder(handle, facts, view, cached, options.analyzers).build()
+    if cache is not None and image_key is not None:
+        cache.put_profile(image_key, profile)
+    return profile
+
+
+def _layer_keys(handle: ImageHandle, options: ScanOptions, analyzers: str) -> list[str | None]:
+    """The cache key of each layer: its content digest, or a directory's tree signature, with
+    the analyzers' versions and the limits that change what reading records or refuses."""
+    if not handle.cacheable:
+        return [None] * len(handle.layers)
+    limits = f"{options.limits.max_file_read}:{int(options.limits.allow_device_nodes)}"
+    keys: list[str | None] = []
+    for layer in handle.layers:
+        content_id = layer.diff_id or layer.digest
+        if content_id is None and layer.signature is not None:
+            content_id = layer.signature()
+        keys.append(LayerCache.key(content_id, analyzers, limits) if content_id else None)
+    return keys
+
+
+def _unchanged(layer: LayerRef, key: str) -> bool:
+    """A tree signature taken again after reading must equal the one the key holds."""
+    if layer.diff_id or layer.digest or layer.signature is None:
+        return True
+    after = layer.signature()
+    return after is not None and f"|{after}|" in key
+
+
+def _profile_key(handle: ImageHandle, layer_keys: Sequence[str | None]) -> str:
+    """A whole profile depends on its layers, the image's metadata and portwise's own code."""
+    parts = [
+        CACHE_SCHEMA,
+        code_fingerprint(),
+        handle.reference,
+        handle.source,
+        handle.manifest_digest,
+        handle.config_digest,
+        handle.platform.model_dump(mode="json"),
+        handle.config,
+        list(layer_keys),
+    ]
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return f"v{CACHE_SCHEMA}|profile|{hashlib.sha256(text.encode()).hexdigest()}"
 
 
 def read_one_layer(

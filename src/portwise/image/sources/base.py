@@ -49,6 +49,8 @@ class LayerRef:
     opener: Callable[[], AbstractContextManager[BinaryIO]] | None = None
     # a source that is not a tar stream (a root directory) reads its own facts instead
     direct: Callable[[Sequence[Analyzer], Limits], LayerFacts] | None = None
+    # a source with no digest may name its content cheaply (a root directory's tree signature)
+    signature: Callable[[], str | None] | None = None
 
     @property
     def label(self) -> str:

@@ -18,6 +18,7 @@ from portwise.errors import ImageError
 from portwise.image.analyzer import Analyzer
 from portwise.image.layers import LayerFacts, Limits
 from portwise.image.sources.base import ImageHandle, LayerRef
+from portwise.image.treesig import tree_signature
 from portwise.model.image import Platform
 
 UNKNOWN_PLATFORM = Platform(os="linux", architecture="unknown")
@@ -106,6 +107,7 @@ def directory_image(image: str, root: Path, platform: Platform | None) -> ImageH
         media_type=None,
         size=None,
         direct=lambda analyzers, limits: read_directory(image, root, analyzers, limits),
+        signature=lambda: tree_signature(root),
     )
     return ImageHandle(
         reference=image,
@@ -115,7 +117,6 @@ def directory_image(image: str, root: Path, platform: Platform | None) -> ImageH
         config={},
         platform=platform or UNKNOWN_PLATFORM,
         layers=[layer],
-        cacheable=False,
     )
 
 
