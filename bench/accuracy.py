@@ -1,19 +1,28 @@
 """Accuracy bench: `portwise check` against real runs of real images under historical profiles.
 
-    .venv/bin/python bench/accuracy.py [--quick] [--json OUT] [--rebuild] [--no-trace]
+    .venv/bin/python bench/accuracy.py [--quick] [--foreign-only] [--json OUT] [--rebuild]
+                                       [--no-trace]
 
 Images: Debian bullseye, bookworm and trixie with Go (fzf, a Go probe), Rust (ripgrep, fd),
 JDK 17/21 and CPython programs, built once with mmdebstrap (bench/accuracy/images.py), plus
-build_images.sh's plain releases when that build is complete. Hosts: the catalog's debian-12
-with the engine's default profile, the runtime (runc with or without its ENOSYS stub, crun)
-and the kernel overridden (bench/accuracy/hosts.py). Each profile is enforced by this
-machine's real runc or crun as the engine would hand it over (bench/accuracy/enforce.py: not
-portwise's own model of the profile). Each probe (bench/accuracy/probes.py) runs for real;
-what it exercises is measured by strace in an unconstrained run; a probe that fails
-unconstrained too says nothing about a host and is not judged. The verdict's word on a probe is
+build_images.sh's plain releases when that build is complete, and foreign images (bookworm
+arm64: CPython, xz, OpenSSL, coreutils, ripgrep, fd, uutils) that run here through qemu-user
+and this machine's binfmt_misc handler (F flag); --foreign-only runs only those. Hosts: the
+catalog's debian-12 with the engine's default profile, the runtime (runc with or without its
+ENOSYS stub, crun) and the kernel overridden, and this machine's binfmt_misc handlers
+(bench/accuracy/hosts.py). Each profile is enforced by this machine's real runc or crun as the
+engine would hand it over (bench/accuracy/enforce.py: not portwise's own model of the profile).
+Each probe (bench/accuracy/probes.py) runs for real; what it exercises is measured by strace in
+an unconstrained run; a probe that fails unconstrained too says nothing about a host and is not
+judged. A foreign image's probes, the unconstrained and traced runs included, run through
+qemu-user: the filter then sees qemu's x86-64 calls (its own and those it issues for the
+program), and so does strace, so what a probe exercises is measured in the calls the filter
+really judges; a static busybox is the container's PID 1 there, so a qemu that dies exits
+instead of hanging (bench/accuracy/foreign.py). The verdict's word on a probe is
 portwise.runtime.run.predict. Printed: confusion matrices per probe and per image x host pair,
 false PASS (must be 0), exact agreement, RISK share, culprit agreement, every disagreement,
-and a cross-check: each probe also run under portwise test's own filter (the model's answers).
+figures per host variant and per image architecture (the foreign images' matrices apart), and
+a cross-check: each probe also run under portwise test's own filter (the model's answers).
 
 It judges whichever portwise it imports and says which. To judge one commit while others edit
 the checkout: git worktree add --detach /tmp/pw HEAD; PYTHONPATH=/tmp/pw/src .venv/bin/python
@@ -35,15 +44,18 @@ from pathlib import Path
 from accuracy import hosts, images, probes, tally
 from accuracy.calls import traced
 from accuracy.enforce import oci_filter
+from accuracy.foreign import ForeignEngine
 
 import portwise
 from portwise.image.binaries import summarize
 from portwise.image.langruntimes import reactions_for
 from portwise.image.runtimes import resolve
 from portwise.image.scan import ScanOptions, scan
+from portwise.knowledge.architectures import machine_of
 from portwise.model.image import ImageProfile
 from portwise.model.verdict import Verdict
-from portwise.runtime.emulate import Emulation, plan
+from portwise.runtime import binfmt
+from portwise.runtime.emulate import Emulation, local_machine, plan
 from portwise.runtime.engines import BundleEngine
 from portwise.runtime.probes import Probe, missing
 from portwise.runtime.run import RunOptions, _trace, predict
@@ -110,10 +122,18 @@ def bench_image(
 ) -> list[tally.Record]:
     name = Path(ref.removeprefix("oci:").rsplit(":", 1)[0]).name
     records: list[tally.Record] = []
+    machine = machine_of(image.platform.architecture)
+    kind = BundleEngine
+    if machine != local_machine():  # through qemu-user: only with a handler (never set up here)
+        ready = binfmt.prepare(machine, setup=False)
+        if not ready.ready:
+            print(f"  {ref}: not run, {ready.why} (fix: {ready.fix})")
+            return records
+        kind = ForeignEngine  # a static shell as PID 1, so a dying qemu does not hang
     host0 = variants[0].host()
     free = replace(plan(host0, image), seccomp=None, cpu_model=None)
     runtimes = sorted({v.runtime for v in variants})
-    engines = {rt: BundleEngine(rt, image, free) for rt in runtimes}
+    engines = {rt: kind(rt, image, free) for rt in runtimes}
     try:
         present = [p for p in battery if not missing(p, image)]
         measured: dict[str, Probe] = {}
@@ -151,6 +171,7 @@ def bench_image(
                     "skipped",
                     verdict.status,
                     subjects=_subjects(probe, verdict),
+                    arch=machine,
                 )
                 if p.name in own:
                     mine = own_matrix.verdict(names.index(p.name), h)
@@ -180,6 +201,11 @@ def bench_image(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a subset that runs in < 3 minutes")
+    parser.add_argument(
+        "--foreign-only",
+        action="store_true",
+        help="only the foreign-architecture images (through qemu-user)",
+    )
     parser.add_argument("--json", type=Path, help="write every record and the figures here")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the bench's images")
     parser.add_argument("--no-trace", action="store_true", help="no strace of failed probes")
@@ -192,9 +218,12 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     print(_source())
-    recipes = [r for r in images.RECIPES if not args.quick or r.name in ("bookworm", "trixie")]
+    if args.foreign_only:
+        recipes = [r for r in images.RECIPES if r.foreign]
+    else:
+        recipes = [r for r in images.RECIPES if not args.quick or r.name in images.QUICK]
     refs = images.ensure(recipes, args.cache, args.rebuild)
-    if not args.quick:
+    if not args.quick and not args.foreign_only:
         refs += images.fixture_images()
     variants = [v for v in hosts.VARIANTS if not args.quick or v.name in hosts.QUICK]
     battery = [p for p in probes.BATTERY if not args.quick or p.name in probes.QUICK]
@@ -221,6 +250,20 @@ def main() -> None:
     print("\n".join(line for line in own_lines if not line.lstrip().startswith("pair")))
     figures["own_programs"] = own_figures["probe"]
     print("\n".join(tally.by_variant(records)))
+    print("\n".join(tally.by_arch(records)))
+    foreign = [r for r in records if r.arch != tally.NATIVE]
+    if foreign:
+        foreign_lines, foreign_figures = tally.summary(foreign)
+        print("\nforeign images only (through qemu-user):")
+        print("\n".join(foreign_lines))
+        figures["foreign"] = {
+            "probe": foreign_figures["probe"],
+            "pair": foreign_figures["pair"],
+            "by_arch": {
+                arch: tally.summary([r for r in foreign if r.arch == arch])[1]["probe"]
+                for arch in sorted({r.arch for r in foreign})
+            },
+        }
     wrong = tally.disagreements(records)
     print(f"\ndisagreements ({len(wrong)}; a RISK prediction counts as one), grouped:")
     print("\n".join(tally.grouped(wrong)))

@@ -3,16 +3,23 @@
 Every variant starts from the catalog's debian-12 host (libseccomp 2.5.4-1+deb12u1, runc 1.1.5:
 this machine's own, so what the model is told is what can be enforced here) and changes the engine's
 default profile, the OCI runtime and its version, and the kernel release, through the suite
-override vocabulary (portwise.suite.overrides), as a suite file would.
+override vocabulary (portwise.suite.overrides), as a suite file would. Every variant is an x86-64
+host with this machine's binfmt_misc handlers (security.binfmt, read from /proc/sys/fs/binfmt_misc
+once, as `portwise host` reads it): a foreign image runs on it through qemu-user exactly when it
+runs here, so the arch mechanism judges the handler the runs really use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Literal
 
 from accuracy.enforce import Enforcement
 from portwise.host.catalog import load_catalog_host
+from portwise.host.files import HostFiles
+from portwise.host.security import read_binfmt
 from portwise.model.host import HostProfile
 from portwise.suite.overrides import Override, apply
 
@@ -53,12 +60,20 @@ class Variant:
                 Override("engines.libseccomp_package", self.libseccomp_upstream, source),
             ]
         host = apply(load_catalog_host(BASE), overrides, name=self.name)
+        data = host.model_dump()
+        data["security"]["binfmt"] = local_binfmt()
         if self.runtime == "crun":  # the host has crun only: runc's facts must not apply
-            data = host.model_dump()
             tools = data["engines"]["runtimes"]["value"]
             data["engines"]["runtimes"]["value"] = [t for t in tools if t["name"] == "crun"]
-            host = HostProfile.model_validate(data)
-        return host
+        return HostProfile.model_validate(data)
+
+
+@cache
+def local_binfmt() -> dict[str, object]:
+    """This machine's binfmt_misc handlers as a host fact (the catalog cannot know them: they
+    are registered per machine), read once so every variant of a run is told the same."""
+    fact = read_binfmt(HostFiles(Path("/")))
+    return fact.model_dump()
 
 
 def _v(

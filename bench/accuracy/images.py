@@ -27,6 +27,7 @@ CACHE = Path("/var/cache/portwise-fixtures/accuracy-v1")
 GPROBE_SOURCE = Path(__file__).resolve().parent / "gprobe"
 JPROBE_SOURCE = Path(__file__).resolve().parent / "jprobe"
 BASE = "xz-utils,python3,openssl,ripgrep,fzf,fio"
+FOREIGN = "xz-utils,python3,openssl,ripgrep,fio,rust-coreutils,fd-find,netbase"
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,17 @@ class Recipe:
     packages: str
     gprobe: bool = False  # add /usr/local/bin/gprobe (Go 1.19) and gprobe-go124 (Go 1.24)
     jprobe: bool = False  # add /opt/jprobe/Probe.class
+    arch: str = "amd64"  # Debian architecture; another one runs here through qemu-user
+
+    @property
+    def foreign(self) -> bool:
+        return self.arch != "amd64"
 
     def digest(self) -> str:
-        text = json.dumps([self.suite, self.packages, self.gprobe, self.jprobe, _sources()])
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        fields: list[object] = [self.suite, self.packages, self.gprobe, self.jprobe, _sources()]
+        if self.foreign:  # amd64 recipes keep the digests of their built layouts
+            fields.append(self.arch)
+        return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:16]
 
 
 RECIPES: tuple[Recipe, ...] = (
@@ -48,7 +56,13 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("trixie", "trixie", BASE + ",rust-coreutils,fd-find", gprobe=True),
     Recipe("bookworm-jdk17", "bookworm", "openjdk-17-jre-headless", jprobe=True),
     Recipe("trixie-jdk21", "trixie", "openjdk-21-jre-headless", jprobe=True),
+    # foreign: built and run through qemu-user (binfmt_misc handler with the F flag); the
+    # same programs without our Go and Java probes
+    Recipe("bookworm-arm64", "bookworm", FOREIGN, arch="arm64"),
 )
+QUICK = ("bookworm", "trixie", "bookworm-arm64")
+# the OCI architecture of each Debian architecture
+OCI_ARCH = {"amd64": "amd64", "arm64": "arm64", "armhf": "arm"}
 # images build_images.sh makes (tests/fixtures): plain minbase Debian releases
 FIXTURES = Path("/var/cache/portwise-fixtures/images-v1")
 FIXTURE_IMAGES = ("debian-bullseye-amd64", "debian-bookworm-amd64", "debian-trixie-amd64")
@@ -131,7 +145,7 @@ def _build(recipe: Recipe, cache: Path, work: Path, log: Path) -> None:
         "--variant=minbase",
         "--skip=output/dev",
         "--format=tar",
-        "--architectures=amd64",
+        f"--architectures={recipe.arch}",
         "--aptopt=Acquire::Check-Valid-Until false",
         f"--include={recipe.packages}",
         *hooks,
@@ -154,7 +168,7 @@ def _build(recipe: Recipe, cache: Path, work: Path, log: Path) -> None:
             "config",
             "--image",
             image,
-            "--architecture=amd64",
+            f"--architecture={OCI_ARCH[recipe.arch]}",
             "--os=linux",
             "--config.cmd=/bin/sh",
             f"--history.created_by=mmdebstrap --variant=minbase --include={recipe.packages}",

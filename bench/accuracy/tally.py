@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+NATIVE = "x86-64"  # this machine's; an image of another ran through qemu-user
+
 
 @dataclass
 class Record:
@@ -25,6 +27,7 @@ class Record:
     why: str = ""
     emulated: str = ""  # the outcome under portwise test's own filter (the model's answers)
     predicted_own: str = "risk"  # predict() on the verdict of the programs the probe ran
+    arch: str = NATIVE  # the image's machine; another one ran through qemu-user
 
     def culprit(self) -> bool | None:
         """For an observed failure: is a denied call the trace saw named by a finding?"""
@@ -140,23 +143,38 @@ def grouped(records: Sequence[Record]) -> list[str]:
 DENIED = ("EPERM", "ENOSYS")
 
 
-def by_variant(records: Sequence[Record]) -> list[str]:
-    """Agreement per host variant: where the model is right, and where it hedges."""
+def _rows(title: str, groups: dict[str, list[Record]]) -> list[str]:
     lines = [
-        f"\n{'host variant':<22} {'judged':>6} {'exact':>6} {'RISK':>5} {'falsePASS':>9} "
+        f"\n{title:<22} {'judged':>6} {'exact':>6} {'RISK':>5} {'falsePASS':>9} "
         f"{'falseFAIL':>9} {'failed':>6}"
     ]
-    variants = dict.fromkeys(r.variant for r in records)
-    for v in variants:
-        rs = [r for r in records if r.variant == v and r.observed in ("pass", "fail")]
+    for label, records in groups.items():
+        rs = [r for r in records if r.observed in ("pass", "fail")]
         exact = sum(r.predicted == r.observed for r in rs)
         lines.append(
-            f"{v:<22} {len(rs):>6} {exact:>6} {sum(r.predicted == 'risk' for r in rs):>5} "
+            f"{label:<22} {len(rs):>6} {exact:>6} {sum(r.predicted == 'risk' for r in rs):>5} "
             f"{sum(r.predicted == 'pass' and r.observed == 'fail' for r in rs):>9} "
             f"{sum(r.predicted == 'fail' and r.observed == 'pass' for r in rs):>9} "
             f"{sum(r.observed == 'fail' for r in rs):>6}"
         )
     return lines
+
+
+def by_variant(records: Sequence[Record]) -> list[str]:
+    """Agreement per host variant: where the model is right, and where it hedges."""
+    groups: dict[str, list[Record]] = {}
+    for r in records:
+        groups.setdefault(r.variant, []).append(r)
+    return _rows("host variant", groups)
+
+
+def by_arch(records: Sequence[Record]) -> list[str]:
+    """Agreement per image architecture: native, and each foreign one run through qemu-user."""
+    groups: dict[str, list[Record]] = {}
+    for r in records:
+        label = r.arch if r.arch == NATIVE else f"{r.arch} (qemu-user)"
+        groups.setdefault(label, []).append(r)
+    return _rows("image architecture", groups)
 
 
 def emulation(records: Sequence[Record]) -> list[str]:

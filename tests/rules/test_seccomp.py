@@ -287,3 +287,22 @@ def test_a_foreign_image_under_qemu_meets_the_filter_by_name(real_profile: ScanR
     statx = findings["statx"]
     assert statx.severity in ("risk", "fail")
     assert any("the image is aarch64: qemu-user" in e for e in statx.evidence.host)
+
+
+def test_qemu_user_itself_meets_the_filter_under_a_foreign_image(real_profile: ScanReal) -> None:
+    """Measured by bench/accuracy.py: under docker 20.10.9's profile every program of an arm64
+    image dies in qemu-user's own start-up (its call_rcu thread: clone3 EPERM, "qemu:
+    qemu_thread_create: Operation not permitted", abort), ls and dash included, whose own code
+    issues no clone3. Every process is then at risk, and never on a profile that answers ENOSYS."""
+    arm64 = real_profile("debian-bookworm-arm64")
+    found = seccomp.judge(seccomp.needs(arm64), seccomp.offers(host("docker-20.10.9", NEW_RUNC)))
+    (qemu,) = [f for f in found if f.id == "seccomp.emulator-thread"]
+    assert (qemu.subject, qemu.severity) == ("process", "risk")
+    assert "EPERM" in qemu.title
+    assert any("docker-20.10.10" in m for m in qemu.mitigations_host)
+    assert qemu.unknown
+    enosys = seccomp.judge(seccomp.needs(arm64), seccomp.offers(host("docker-20.10.10", NEW_RUNC)))
+    assert "seccomp.emulator-thread" not in {f.id for f in enosys}
+    native = real_profile("debian-bookworm-amd64")
+    here = seccomp.judge(seccomp.needs(native), seccomp.offers(host("docker-20.10.9", NEW_RUNC)))
+    assert "seccomp.emulator-thread" not in {f.id for f in here}

@@ -203,7 +203,59 @@ def judge(need: SeccompNeeds, offer: SeccompOffers) -> tuple[Finding, ...]:
             returned.append(f"{syscall} ({errno_name(code)})")
     if returned:
         findings.append(_returned(returned, offer))
+    if offer.emulating:
+        findings.extend(_emulator(profile, arch, offer))
     return tuple(findings)
+
+
+QEMU_THREAD = (
+    "https://gitlab.com/qemu-project/qemu/-/blob/v7.2.0/util/qemu-thread-posix.c"
+    " (qemu_thread_create: error_exit, abort) and util/rcu.c (the call_rcu thread, created"
+    " at start)"
+)
+
+
+def _emulator(profile: str, arch: str, offer: SeccompOffers) -> tuple[Finding, ...]:
+    """qemu-user's own calls meet the filter too: at start it creates its RCU thread, and a
+    qemu built statically with glibc 2.34 or newer does so with clone3 first, falling back only
+    on ENOSYS; qemu aborts when the thread cannot be created, whatever the image's code."""
+    decision = _decide(profile, "clone3", arch, offer, offer.stub)
+    if _works(decision):
+        return ()
+    answer = (
+        errno_name(decision.errno if decision.errno is not None else ENOSYS)
+        if decision.action == "errno"
+        else decision.action
+    )
+    return (
+        Finding(
+            id=f"{ID}.emulator-thread",
+            subject="process",
+            mechanism=ID,
+            severity="risk",
+            title=f"qemu-user's own thread creation gets {answer} from clone3 under this profile",
+            explanation=(
+                "The emulator runs under the engine's filter as well: at start qemu-user creates"
+                " a helper thread (call_rcu) with pthread_create, and a qemu linked statically"
+                " with glibc 2.34 or newer (Debian's qemu-user-static since bookworm) issues"
+                " clone3 for it, falling back to clone only on ENOSYS. When the thread cannot be"
+                " created qemu prints 'qemu_thread_create: Operation not permitted' and aborts"
+                " before the image's program runs (as PID 1 without an init it then hangs)."
+                " Which C library the host's qemu was built with is not in the host profile."
+            ),
+            evidence=Evidence(
+                image=[f"the image is {offer.emulating}: every program runs inside qemu-user"],
+                host=_host_side("clone3", decision, offer),
+            ),
+            mitigations_host=[
+                *_host_fixes("clone3", offer),
+                "a seccomp profile that answers clone3 with ENOSYS (--security-opt seccomp=FILE)",
+            ],
+            mitigations_image=[f"publish a {arch} variant (a multi-architecture index)"],
+            unknown=["the C library the host's qemu-user was built with (glibc >= 2.34: clone3)"],
+            references=[decision.source, QEMU_THREAD],
+        ),
+    )
 
 
 def _host_side(syscall: str, decision: seccomp.SeccompDecision, offer: SeccompOffers) -> list[str]:
