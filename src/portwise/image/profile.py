@@ -76,6 +76,14 @@ class ProfileBuilder:
                 arches = {oci_of(m) or "unknown" for m in machines}
             if len(arches) == 1:
                 platform = m.Platform(os=platform.os, architecture=arches.pop())
+            elif len(arches) > 1:  # say why the platform stays unknown
+                self.unknowns.append(
+                    m.Unknown(
+                        location="/",
+                        message="no image config, and programs built for several architectures"
+                        f" ({', '.join(sorted(arches))}): the platform is unknown",
+                    )
+                )
         profile = m.ImageProfile(
             reference=self.handle.reference,
             source=self.handle.source,
