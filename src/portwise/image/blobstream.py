@@ -24,6 +24,8 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 class BlobError(ValueError):
     """The blob cannot be decompressed, is larger than allowed, or fails its digest."""
 
+    member: str | None = None  # the tar member being read when it broke, when known
+
 
 class BlobTooLarge(BlobError):
     """The blob unpacks to more than the user's limit: a decompression bomb, or a huge layer."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from portwise.errors import ImageError
+from portwise.image import factfiles
 from portwise.image.analyzer import Analyzer
 from portwise.image.analyzers import DEFAULT_ANALYZERS, analyzers_key
 from portwise.image.cache import LayerCache, default_cache_dir
@@ -23,7 +24,7 @@ from portwise.image.merged import LayerConflict, MergedView
 from portwise.image.profile import ProfileBuilder
 from portwise.image.sources import ImageHandle, LayerRef, OpenOptions, open_image, parse_platform
 from portwise.image.sources.base import platform_matches
-from portwise.model.image import ImageProfile, Platform
+from portwise.model.image import IMAGE_SCHEMA_VERSION, ImageProfile, Platform
 
 # called as (image reference, layer index, layer count, cached?) before each layer is read
 LayerProgress = Callable[[str, int, int, bool], None]
@@ -68,14 +69,17 @@ def _scan_one(
     cache: LayerCache | None,
     progress: LayerProgress | None,
 ) -> ImageProfile:
-    key_of_analyzers = analyzers_key(options.analyzers)
+    # the layer facts' own shape follows the image schema: a new schema is a new cache key
+    key_of_analyzers = f"image-schema@{IMAGE_SCHEMA_VERSION},{analyzers_key(options.analyzers)}"
     facts: list[LayerFacts] = []
     cached: list[bool] = []
+    keys: list[str | None] = []
     for layer in handle.layers:
         content_id = layer.diff_id or layer.digest
         key = None
         if cache is not None and handle.cacheable and content_id:
             key = LayerCache.key(content_id, key_of_analyzers)
+        keys.append(key)
         hit = cache.get(key) if cache is not None and key is not None else None
         if progress is not None:
             progress(handle.reference, layer.index, len(handle.layers), hit is not None)
@@ -92,6 +96,13 @@ def _scan_one(
     except LayerConflict as exc:
         label = handle.layers[exc.layer].label
         raise ImageError(handle.reference, exc.problem, layer=label, member=exc.member) from None
+    for index, aliases in factfiles.unread(view, facts, options.analyzers).items():
+        layer = handle.layers[index]
+        extra = read_one_layer(handle.reference, layer, aliases, options.limits)
+        factfiles.merge(facts[index], aliases, extra)
+        key = keys[index]
+        if cache is not None and key is not None:
+            cache.put(key, facts[index])  # the next scan finds them read
     return ProfileBuilder(handle, facts, view, cached, options.analyzers).build()
 
 
@@ -120,7 +131,7 @@ def read_one_layer(
         ) from None
     except BlobError as exc:
         hint = "raise the limit with --max-layer-size" if isinstance(exc, BlobTooLarge) else None
-        raise ImageError(image, str(exc), layer=label, hint=hint) from None
+        raise ImageError(image, str(exc), layer=label, member=exc.member, hint=hint) from None
     except OSError as exc:
         raise ImageError(image, f"cannot read layer: {exc}", layer=label) from None
     if layer.digest and digests.blob != layer.digest:
