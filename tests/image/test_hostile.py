@@ -116,12 +116,12 @@ def test_invalid_json_config(tmp_path: Path, file_guard) -> None:  # type: ignor
     broken = b"{not json"
     digest = layout.blob(broken)
     manifest = {"schemaVersion": 2, "config": {"digest": digest, "size": len(broken)}, "layers": []}
-    manifest_digest = layout.blob(json.dumps(manifest).encode())
+    manifest_bytes = json.dumps(manifest).encode()
     layout.manifests = [
         {
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest,
-            "size": 1,
+            "digest": layout.blob(manifest_bytes),
+            "size": len(manifest_bytes),
         }
     ]
     layout.write_index()

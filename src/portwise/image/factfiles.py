@@ -53,6 +53,7 @@ class Alias:
         self.analyzer = analyzer
         self.name = analyzer.name
         self.version = analyzer.version
+        self.max_bytes: int | None = getattr(analyzer, "max_bytes", None)
         self.real = real
         self.logical = logical
         self.target = target

@@ -54,6 +54,22 @@ class LayerFacts:
     unpacked_size: int = 0
     diff_id: str = ""
 
+    def within_limits(self, wanting: Sequence[Analyzer], path: str, size: int) -> list[Analyzer]:
+        """The analyzers whose own size limit (`max_bytes`) this file meets; a note for others."""
+        kept = []
+        for analyzer in wanting:
+            limit = getattr(analyzer, "max_bytes", None)
+            if limit is not None and size > limit:
+                self.problems.append(
+                    (
+                        path,
+                        f"{analyzer.name}: not read, {size} bytes is over its {limit}-byte limit",
+                    )
+                )
+            else:
+                kept.append(analyzer)
+        return kept
+
     def analyze(self, wanting: Sequence[Analyzer], path: str, content: bytes) -> None:
         """Run the analyzers that asked for this file; a file one cannot read is a problem."""
         for analyzer in wanting:
@@ -174,6 +190,7 @@ class _LayerReader:
 
     def _analyze_file(self, path: str, member: Member, tar: TarStream) -> None:
         wanting = [a for a in self.analyzers if a.wants(path, member.size, member.mode)]
+        wanting = self.facts.within_limits(wanting, path, member.size) if wanting else wanting
         if not wanting:
             return
         content = tar.read_data(self.limits.max_file_read)

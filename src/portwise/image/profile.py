@@ -44,13 +44,14 @@ class ProfileBuilder:
         view: MergedView,
         from_cache: Sequence[bool],
         analyzers: Sequence[Analyzer],
+        notes: Sequence[m.Unknown] = (),
     ) -> None:
         self.handle = handle
         self.layers = layers
         self.view = view
         self.from_cache = from_cache
         self.analyzers = analyzers
-        self.unknowns: list[m.Unknown] = [
+        self.unknowns: list[m.Unknown] = [*notes] + [
             m.Unknown(location=path, layer=index, message=message)
             for index, facts in enumerate(layers)
             for path, message in facts.problems

@@ -10,6 +10,7 @@ from portwise.errors import ImageError
 from portwise.image import factfiles
 from portwise.image.analyzer import Analyzer
 from portwise.image.analyzers import DEFAULT_ANALYZERS, analyzers_key
+from portwise.image.blobstream import compression_of
 from portwise.image.cache import LayerCache, default_cache_dir
 from portwise.image.layers import (
     BlobError,
@@ -24,7 +25,7 @@ from portwise.image.merged import LayerConflict, MergedView
 from portwise.image.profile import ProfileBuilder
 from portwise.image.sources import ImageHandle, LayerRef, OpenOptions, open_image, parse_platform
 from portwise.image.sources.base import platform_matches
-from portwise.model.image import IMAGE_SCHEMA_VERSION, ImageProfile, Platform
+from portwise.model.image import IMAGE_SCHEMA_VERSION, ImageProfile, Platform, Unknown
 
 # called as (image reference, layer index, layer count, cached?) before each layer is read
 LayerProgress = Callable[[str, int, int, bool], None]
@@ -103,7 +104,39 @@ def _scan_one(
         key = keys[index]
         if cache is not None and key is not None:
             cache.put(key, facts[index])  # the next scan finds them read
-    return ProfileBuilder(handle, facts, view, cached, options.analyzers).build()
+    notes = [note for layer in handle.layers if (note := label_note(handle.reference, layer))]
+    return ProfileBuilder(handle, facts, view, cached, options.analyzers, notes).build()
+
+
+def _labelled(media_type: str) -> str | None:
+    if media_type.endswith(("+gzip", ".tar.gzip")):
+        return "gzip"
+    if media_type.endswith("+zstd"):
+        return "zstd"
+    return "none" if media_type.endswith(".tar") else None
+
+
+def label_note(image: str, layer: LayerRef) -> Unknown | None:
+    """A layer whose media type names another compression than its bytes have: read by its
+    magic (as containerd does), with a warning. Sniffed apart from the read, so a layer
+    taken from the cache is checked too; a blob that cannot be opened is left to the read."""
+    said = _labelled(layer.media_type or "")
+    if said is None or layer.opener is None:
+        return None
+    try:
+        with layer.opener() as raw:
+            found = compression_of(raw.read(4))
+    except (ImageError, OSError):
+        return None
+    if found == said:
+        return None
+    what = {"none": "neither gzip nor zstd (plain tar?)"}.get(found, f"{found} data")
+    return Unknown(
+        location=f"layer {layer.label}",
+        layer=layer.index,
+        message=f"media type {layer.media_type} says {said}, but the blob is {what}:"
+        " read by its content",
+    )
 
 
 def read_one_layer(
@@ -134,6 +167,13 @@ def read_one_layer(
         raise ImageError(image, str(exc), layer=label, member=exc.member, hint=hint) from None
     except OSError as exc:
         raise ImageError(image, f"cannot read layer: {exc}", layer=label) from None
+    if layer.size is not None and digests.blob_bytes != layer.size:
+        raise ImageError(
+            image,
+            f"size mismatch: the descriptor says {layer.size} bytes, the blob has"
+            f" {digests.blob_bytes}",
+            layer=label,
+        )
     if layer.digest and digests.blob != layer.digest:
         raise ImageError(
             image,

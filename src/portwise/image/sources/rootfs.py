@@ -74,6 +74,7 @@ class _DirectoryWalker:
 
     def _analyze(self, dir_fd: int, name: str, path: str, size: int, mode: int) -> None:
         wanting = [a for a in self.analyzers if a.wants(path, size, mode)]
+        wanting = self.facts.within_limits(wanting, path, size) if wanting else wanting
         if not wanting:
             return
         if size > self.limits.max_file_read:
