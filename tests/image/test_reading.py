@@ -168,3 +168,30 @@ def test_hardlink_to_a_directory_is_skipped_with_a_note(tmp_path: Path, file_gua
     found = {(u.location, u.layer): u.message for u in profile.unknowns}
     assert found[("/etc/ssl-again", 1)] == "hardlink to directory /etc/ssl: skipped"
     assert found[("root-again", 1)] == "hardlink to the root directory: skipped"
+
+
+def test_rootfs_directory_records_devices_fifos_and_sockets(tmp_path: Path, file_guard) -> None:  # type: ignore[no-untyped-def]
+    """The directory walk never opens them; a FIFO at /etc/os-release would block a reader."""
+    import os
+    import socket
+    import stat
+
+    root = tmp_path / "root"
+    (root / "dev").mkdir(parents=True)
+    (root / "etc").mkdir()
+    os.mkfifo(root / "etc" / "os-release")
+    os.mknod(
+        root / "dev" / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3)
+    )  # the suite runs as root
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(root / "dev" / "log"))
+    cache = tmp_path / "cache"
+    with file_guard.watch():
+        (profile,) = scan(f"rootfs:{root}", ScanOptions(cache_dir=cache))
+    assert file_guard.outside([root], [cache]) == []
+    files = {f.path: (f.kind, f.device) for f in profile.files}
+    assert files["/dev/null"] == ("chardev", (1, 3))
+    assert files["/dev/log"] == ("socket", None)
+    assert files["/etc/os-release"] == ("fifo", None)
+    assert profile.os_release is None
+    assert "a fifo, not a regular file" in notes(profile)["/etc/os-release"]
