@@ -195,3 +195,34 @@ def test_rootfs_directory_records_devices_fifos_and_sockets(tmp_path: Path, file
     assert files["/etc/os-release"] == ("fifo", None)
     assert profile.os_release is None
     assert "a fifo, not a regular file" in notes(profile)["/etc/os-release"]
+
+
+def test_sparse_members_in_a_layer(tmp_path: Path, file_guard) -> None:  # type: ignore[no-untyped-def]
+    """GNU tar's sparse encodings in a real layer: real names and sizes in the profile, and a
+    sparse os-release read with its hole as zeros."""
+    import subprocess
+
+    source = tmp_path / "src"
+    (source / "etc").mkdir(parents=True)
+    (source / "var").mkdir()
+    with (source / "etc" / "os-release").open("wb") as out:
+        out.write(DEBIAN.encode())
+        out.truncate(40 << 10)  # a trailing hole: NUL bytes, a line os-release(5) skips
+    with (source / "var" / "disk.img").open("wb") as out:
+        out.seek(5 << 20)
+        out.write(b"end")
+    for version in ("gnu", "1.0"):
+        fmt = ["--format=gnu"] if version == "gnu" else ["--format=posix", "--sparse-version=1.0"]
+        tar = tmp_path / f"{version}.tar"
+        subprocess.run(
+            ["tar", *fmt, "--sparse", "-cf", str(tar), "-C", str(source), "etc", "var"], check=True
+        )
+        layout = OciLayout(tmp_path / version)
+        layout.add_image([tar.read_bytes()])
+        cache = tmp_path / f"cache-{version}"
+        with file_guard.watch():
+            (profile,) = scan(f"oci:{layout.root}", ScanOptions(cache_dir=cache))
+        assert file_guard.outside([layout.root], [cache]) == []
+        sizes = {f.path: f.size for f in profile.files if f.kind == "file"}
+        assert sizes == {"/etc/os-release": 40 << 10, "/var/disk.img": (5 << 20) + 3}
+        assert profile.os_release is not None and profile.os_release.version_id == "12"
