@@ -25,6 +25,8 @@ class Item:
     link: str = ""
     mode: int = 0o644
     mtime: int = 1_700_000_000
+    major: int = 0  # device numbers, for chardev and blockdev
+    minor: int = 0
 
 
 def file(name: str, data: bytes | str = b"", mode: int = 0o644) -> Item:
@@ -41,6 +43,10 @@ def symlink(name: str, target: str) -> Item:
 
 def hardlink(name: str, target: str) -> Item:
     return Item(name, kind="hardlink", link=target)
+
+
+def device(name: str, kind: str, major: int, minor: int) -> Item:
+    return Item(name, kind=kind, mode=0o666, major=major, minor=minor)
 
 
 TYPES = {
@@ -63,6 +69,7 @@ def layer_tar(items: list[Item], fmt: int = tarfile.PAX_FORMAT) -> bytes:
             info.mode = item.mode
             info.mtime = item.mtime
             info.linkname = item.link
+            info.devmajor, info.devminor = item.major, item.minor
             if item.kind == "file":
                 info.size = len(item.data)
                 archive.addfile(info, io.BytesIO(item.data))

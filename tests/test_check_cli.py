@@ -156,3 +156,31 @@ def test_seccomp_choice_overrides_the_hosts_profile(
     assert "matches no released default profile" in refused.stderr
     wrong = run("check", str(saved), "--host", "debian-12", "--seccomp", "docker-99")
     assert wrong.returncode == 2 and "not unconfined, runtime-default" in wrong.stderr
+
+
+def test_check_a_config_less_rootfs_of_static_binaries_of_two_architectures(
+    tmp_path: Path,
+) -> None:
+    """Issue 13: `check` on a root filesystem without a config whose static programs are built
+    for amd64 and arm64 crashed with `TypeError: unhashable type: 'list'` (the kernel rule had no
+    syscall table for architecture 'unknown', and the crash's own finding was unhashable)."""
+    root = tmp_path / "root" / "bin"
+    root.mkdir(parents=True)
+    source = tmp_path / "hello.c"
+    source.write_text('#include <stdio.h>\nint main(void) { puts("hi"); return 0; }\n')
+    for compiler, name in (("gcc", "hello"), ("aarch64-linux-gnu-gcc", "hello-arm64")):
+        subprocess.run(
+            [compiler, "-static", "-O1", "-o", str(root / name), str(source)], check=True
+        )
+    cache = str(tmp_path / "cache")
+    done = run(
+        "check", str(tmp_path / "root"), "--host", "debian-12", "-f", "json", "--cache-dir", cache
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr
+    (verdict,) = json.loads(done.stdout)["verdicts"]
+    assert verdict["platform"] == "linux/unknown"
+    assert verdict["status"] == "RISK"  # the architecture is unknown: never PASS
+    assert not [f for f in verdict["findings"] if f["id"].endswith(".internal-error")]
+    scanned = json.loads(run("scan", "--json", str(tmp_path / "root"), "--cache-dir", cache).stdout)
+    assert any("several architectures (amd64, arm64)" in u["message"] for u in scanned["unknowns"])

@@ -37,12 +37,12 @@ def small_image(tmp_path: Path) -> str:
 
 def test_json_output_validates_against_schema(tmp_path: Path) -> None:
     schema = json.loads(run("schema", "image").stdout)
-    assert schema["$id"].endswith("/image/1.2.json")
+    assert schema["$id"].endswith("/image/1.3.json")
     done = run("scan", "--json", small_image(tmp_path), "--cache-dir", str(tmp_path / "c"))
     assert done.returncode == 0, done.stderr
     profile = json.loads(done.stdout)
     jsonschema.validate(profile, schema)
-    assert profile["schema_version"] == "1.2"
+    assert profile["schema_version"] == "1.3"
     assert profile["packages"][0] | {"layer": 0} == {
         "manager": "apk",
         "name": "musl",

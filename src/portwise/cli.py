@@ -94,7 +94,7 @@ def scan_command(
         str, typer.Option(help="Refuse a layer that unpacks to more than this (e.g. 32G).")
     ] = "32G",
     allow_device_nodes: Annotated[
-        bool, typer.Option(help="Record device nodes in layers instead of refusing the image.")
+        bool, typer.Option(help="Deprecated, no effect: device nodes are always recorded.")
     ] = False,
     tls_verify: Annotated[
         bool, typer.Option(help="Verify registry TLS certificates (docker:// references).")

@@ -33,13 +33,20 @@ def _crashed(mechanism: Mechanism[Any, Any], stage: str, exc: Exception) -> Find
     )
 
 
+@dataclass(frozen=True, eq=False)
+class _Crash:
+    """A side whose reduction raised; hashed by identity, as its finding holds lists."""
+
+    finding: Finding
+
+
 def _reduce(mechanisms: Sequence[Mechanism[Any, Any]], side: str, item: Any) -> Key:
     keys: list[Hashable] = []
     for m in mechanisms:
         try:
             keys.append(m.needs(item) if side == "needs" else m.offers(item))
         except Exception as exc:  # a finding, see _crashed
-            keys.append(_crashed(m, side, exc))
+            keys.append(_Crash(_crashed(m, side, exc)))
     return tuple(keys)
 
 
@@ -113,8 +120,8 @@ def _numbered(column: tuple[Hashable, ...]) -> list[int]:
 
 def _judged(m: Mechanism[Any, Any], need: Hashable, offer: Hashable) -> tuple[Finding, ...]:
     for side in (need, offer):
-        if isinstance(side, Finding):  # reducing this side crashed
-            return (side,)
+        if isinstance(side, _Crash):  # reducing this side crashed
+            return (side.finding,)
     try:
         return tuple(m.judge(need, offer))
     except Exception as exc:  # a finding, see _crashed

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import tarfile
+from pathlib import Path
 
 import pytest
-from imagekit import Item, file, hardlink, layer_tar, symlink
+from imagekit import Item, device, file, hardlink, layer_tar, symlink
 
 from portwise.image.tar import TarFormatError, TarStream
 
@@ -92,3 +94,68 @@ def test_hostile_pax_record_length() -> None:
     data[start : start + 3] = b"999"  # record claims to run past its block
     with pytest.raises(TarFormatError):
         members_of(bytes(data))
+
+
+def test_truncated_inside_data_names_the_member() -> None:
+    data = layer_tar([file("ok", "1"), file("cut", b"x" * 4000)])[:2500]
+    with pytest.raises(TarFormatError, match="truncated") as caught:
+        members_of(data)
+    assert caught.value.member == "cut"
+
+
+def test_device_numbers_match_tarfile() -> None:
+    data = layer_tar([device("dev/null", "chardev", 1, 3), device("dev/sda", "blockdev", 8, 0)])
+    stream = TarStream(io.BytesIO(data))
+    ours = [(m.name, m.kind, m.devmajor, m.devminor) for m in stream]
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        theirs = [(m.name, m.devmajor, m.devminor) for m in archive]
+    assert ours == [("dev/null", "chardev", 1, 3), ("dev/sda", "blockdev", 8, 0)]
+    assert [(n, a, b) for n, _, a, b in ours] == theirs
+
+
+def sparse_archive(tmp_path: Path, version: str) -> bytes:
+    """GNU tar's own sparse encodings: 'gnu' (typeflag S, with extension blocks: 30 pieces)
+    and pax 0.0, 0.1 and 1.0."""
+    source = tmp_path / "src"
+    source.mkdir()
+    with (source / "holes").open("wb") as out:
+        for piece in range(30):
+            out.seek(piece * 65536)
+            out.write(f"piece {piece}".encode())
+        out.truncate(30 * 65536 + 100)
+    (source / "after").write_text("plain")
+    target = tmp_path / f"{version}.tar"
+    fmt = (
+        ["--format=gnu"] if version == "gnu" else ["--format=posix", f"--sparse-version={version}"]
+    )
+    subprocess.run(
+        ["tar", *fmt, "--sparse", "-cf", str(target), "-C", str(source), "holes", "after"],
+        check=True,
+    )
+    return target.read_bytes()
+
+
+@pytest.mark.parametrize("version", ["gnu", "0.0", "0.1", "1.0"])
+def test_sparse_members_get_real_names_sizes_and_bytes(tmp_path: Path, version: str) -> None:
+    data = sparse_archive(tmp_path, version)
+    stream = TarStream(io.BytesIO(data))
+    ours = [(m.name, m.size, m.sparse, stream.read_data(1 << 24)) for m in stream]
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        theirs = [(m.name, m.size, archive.extractfile(m).read()) for m in archive]  # type: ignore[union-attr]
+    assert [(n, s, d) for n, s, _, d in ours] == theirs
+    assert [(n, sparse) for n, _, sparse, _ in ours] == [("holes", True), ("after", False)]
+
+
+def test_sparse_member_over_the_limit_is_skipped_by_its_real_size(tmp_path: Path) -> None:
+    stream = TarStream(io.BytesIO(sparse_archive(tmp_path, "1.0")))
+    results = {m.name: stream.read_data(limit=64 << 10) for m in stream}
+    assert results == {"holes": None, "after": b"plain"}
+
+
+def test_sparse_map_beyond_the_real_size_names_the_member(tmp_path: Path) -> None:
+    data = bytearray(sparse_archive(tmp_path, "0.1"))
+    start = data.index(b"GNU.sparse.size=") + len("GNU.sparse.size=")
+    data[start : start + 7] = b"0000100"  # same length: the map now runs past the file's end
+    with pytest.raises(TarFormatError, match="sparse map entry") as caught:
+        members_of(bytes(data))
+    assert caught.value.member == "holes"

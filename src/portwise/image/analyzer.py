@@ -3,7 +3,8 @@
 An analyzer names the paths it wants (decided from the tar header alone, so unwanted data is
 never copied) and turns one file's bytes into a JSON-able result. Results are cached per layer
 under the analyzer's name and version, so changing what an analyzer returns means bumping its
-version.
+version. An analyzer may also set `max_bytes`: a wanted file larger than that is not read, and
+the scan notes it (a metadata file of megabytes is hostile or broken, never silently dropped).
 """
 
 from __future__ import annotations

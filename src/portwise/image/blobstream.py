@@ -24,6 +24,8 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 class BlobError(ValueError):
     """The blob cannot be decompressed, is larger than allowed, or fails its digest."""
 
+    member: str | None = None  # the tar member being read when it broke, when known
+
 
 class BlobTooLarge(BlobError):
     """The blob unpacks to more than the user's limit: a decompression bomb, or a huge layer."""
@@ -36,22 +38,34 @@ class Digests:
     blob: str = ""
     content: str = ""
     unpacked_bytes: int = 0
+    blob_bytes: int = 0  # stored bytes, to hold against the descriptor's size
 
 
-def _raw_chunks(raw: BinaryIO, blob_hash: hashlib._Hash) -> Iterator[bytes]:
+def compression_of(first: bytes) -> str:
+    """What a blob's first bytes say it is: gzip, zstd, or none (plain tar or anything else)."""
+    if first.startswith(GZIP_MAGIC):
+        return "gzip"
+    if first.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return "none"
+
+
+def _raw_chunks(raw: BinaryIO, blob_hash: hashlib._Hash, digests: Digests) -> Iterator[bytes]:
     while chunk := raw.read(CHUNK):
         blob_hash.update(chunk)
+        digests.blob_bytes += len(chunk)
         yield chunk
 
 
 def _decompressed(raw: BinaryIO, digests: Digests, algorithm: str) -> Iterator[bytes]:
     blob_hash = hashlib.new(algorithm)
-    chunks = _raw_chunks(raw, blob_hash)
+    chunks = _raw_chunks(raw, blob_hash, digests)
     first = next(chunks, b"")
     rest = _prepend(first, chunks)
-    if first.startswith(GZIP_MAGIC):
+    kind = compression_of(first)
+    if kind == "gzip":
         yield from _gunzip_tracked(rest)
-    elif first.startswith(ZSTD_MAGIC):
+    elif kind == "zstd":
         yield from _unzstd_tracked(rest)
     else:
         yield from rest

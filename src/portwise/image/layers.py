@@ -1,7 +1,9 @@
 """Read one layer, streamed and never extracted, into LayerFacts.
 
 LayerFacts are what the cache stores: every member (path, kind, size, mode, link, mtime), the
-whiteouts and opaque directories, and each analyzer's results keyed by path. Merging layers is
+device numbers of device nodes, the whiteouts and opaque directories, and each analyzer's
+results keyed by path. Device nodes and FIFOs are recorded as facts: portwise never creates
+files, and debootstrap-built base images carry /dev nodes. Merging layers is
 a separate step (rootfs.py) so that a cached layer is never read again.
 """
 
@@ -38,18 +40,35 @@ class Limits:
 
     max_layer_unpacked: int = 32 << 30
     max_file_read: int = 256 << 20
-    allow_device_nodes: bool = False
+    allow_device_nodes: bool = True  # deprecated, no effect: device nodes are always recorded
 
 
 @dataclass
 class LayerFacts:
     entries: list[EntryRow] = field(default_factory=list)
+    devices: dict[str, list[int]] = field(default_factory=dict)  # path -> [major, minor]
     whiteouts: list[str] = field(default_factory=list)
     opaque: list[str] = field(default_factory=list)
     analyses: dict[str, dict[str, Any]] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)
     unpacked_size: int = 0
     diff_id: str = ""
+
+    def within_limits(self, wanting: Sequence[Analyzer], path: str, size: int) -> list[Analyzer]:
+        """The analyzers whose own size limit (`max_bytes`) this file meets; a note for others."""
+        kept = []
+        for analyzer in wanting:
+            limit = getattr(analyzer, "max_bytes", None)
+            if limit is not None and size > limit:
+                self.problems.append(
+                    (
+                        path,
+                        f"{analyzer.name}: not read, {size} bytes is over its {limit}-byte limit",
+                    )
+                )
+            else:
+                kept.append(analyzer)
+        return kept
 
     def analyze(self, wanting: Sequence[Analyzer], path: str, content: bytes) -> None:
         """Run the analyzers that asked for this file; a file one cannot read is a problem."""
@@ -65,6 +84,7 @@ class LayerFacts:
     def to_json(self) -> dict[str, Any]:
         return {
             "entries": self.entries,
+            "devices": self.devices,
             "whiteouts": self.whiteouts,
             "opaque": self.opaque,
             "analyses": self.analyses,
@@ -78,6 +98,7 @@ class LayerFacts:
         return cls(
             # JSON gives lists; every reader unpacks rows, so they are not converted (~50 ms)
             entries=cast(list[EntryRow], data["entries"]),
+            devices={str(p): [int(n) for n in d] for p, d in data["devices"].items()},
             whiteouts=list(data["whiteouts"]),
             opaque=list(data["opaque"]),
             analyses=dict(data["analyses"]),
@@ -114,26 +135,33 @@ class _LayerReader:
     def add(self, member: Member, tar: TarStream) -> None:
         path = normalize_member_name(member.name)
         if not path:
+            self._root_member(member)
             return
         base = posixpath.basename(path)
         if base.startswith(WHITEOUT_PREFIX):
             self._whiteout(path, base, member)
             return
         link = member.link
-        if member.kind in ("chardev", "blockdev"):
-            if not self.limits.allow_device_nodes:
-                raise HostileMember(member.name, f"device node ({member.kind})")
-            kind = "device"
-        elif member.kind == "hardlink":
+        if member.kind == "hardlink":
             link = self._hardlink_target(member)
-            kind = "hardlink"
-        else:
-            kind = member.kind
-        self.facts.entries.append((path, kind, member.size, member.mode, link, member.mtime))
-        if kind == "file":
+            if not link:
+                return
+        elif member.kind in ("chardev", "blockdev"):
+            self.facts.devices[path] = [member.devmajor, member.devminor]
+        self.facts.entries.append((path, member.kind, member.size, member.mode, link, member.mtime))
+        if member.kind == "file":
             self._analyze_file(path, member, tar)
-        elif kind == "hardlink":
+        elif member.kind == "hardlink":
             self._analyze_hardlink(path, link, member)
+
+    def _root_member(self, member: Member) -> None:
+        """A member naming the root itself. `./` as a directory is the root's own entry (what
+        `tar -C root .` writes first): nothing to record. Any other kind named `.` or `./`,
+        or an empty name, is skipped with a note."""
+        if member.kind == "dir" and member.name:
+            return
+        what = f"named {member.name!r} (the image root)" if member.name else "with an empty name"
+        self.facts.problems.append(("/", f"{member.kind} member {what}: skipped"))
 
     def _whiteout(self, path: str, base: str, member: Member) -> None:
         parent = posixpath.dirname(path)
@@ -157,11 +185,12 @@ class _LayerReader:
                 member.name, f"hardlink target {member.link!r} escapes the root: {exc.problem}"
             ) from None
         if not target:
-            raise HostileMember(member.name, "hardlink to the root directory")
+            self.facts.problems.append((member.name, "hardlink to the root directory: skipped"))
         return target
 
     def _analyze_file(self, path: str, member: Member, tar: TarStream) -> None:
         wanting = [a for a in self.analyzers if a.wants(path, member.size, member.mode)]
+        wanting = self.facts.within_limits(wanting, path, member.size) if wanting else wanting
         if not wanting:
             return
         content = tar.read_data(self.limits.max_file_read)
@@ -203,6 +232,9 @@ def read_layer(
                 exc.member = exc.member or member.name
                 raise
         tar.drain()
+    except BlobError as exc:  # corrupt compressed data: say which member it broke in
+        exc.member = tar.member
+        raise
     finally:
         stream.close()
     reader.facts.unpacked_size = stream.digests.unpacked_bytes

@@ -41,6 +41,7 @@ class LayerConflict(ValueError):
 class MergedView:
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {}
+        self.notes: list[tuple[int, str, str]] = []  # (layer, path, what was skipped and why)
         # parent -> children, built only when first needed (whiteouts, listings): most
         # rescans never need it, and keeping it costs a third of the merge
         self._index: dict[str, set[str]] | None = None
@@ -73,13 +74,28 @@ class MergedView:
             parent = nodes.get(path.rpartition("/")[0])
             if parent is None or parent.kind != "dir":  # the common case costs one lookup
                 self._check_parents(index, path)
-            if kind == "hardlink" and link not in nodes:
-                raise LayerConflict(index, path, f"hardlink to {link!r}, which does not exist")
+            if kind == "hardlink":
+                target = nodes.get(link)
+                if target is None:
+                    raise LayerConflict(index, path, f"hardlink to {link!r}, which does not exist")
+                if target.kind == "dir":  # link(2) refuses it; no engine extracts one
+                    self.notes.append((index, path, f"hardlink to directory /{link}: skipped"))
+                    continue
             old = nodes.get(path)
             if old is not None and old.kind == "dir" and kind != "dir":
                 self._remove(path)
             shown_link = ("/" + link if kind == "hardlink" else link) or None
-            nodes[path] = FileEntry("/" + path, kind, index, size, mode, shown_link, mtime)  # type: ignore[arg-type]
+            numbers = facts.devices.get(path) if kind in ("chardev", "blockdev") else None
+            nodes[path] = FileEntry(
+                "/" + path,
+                kind,  # type: ignore[arg-type]
+                index,
+                size,
+                mode,
+                shown_link,
+                mtime,
+                (numbers[0], numbers[1]) if numbers else None,
+            )
             if self._index is not None:
                 self._index.setdefault(_parent(path), set()).add(path)
 

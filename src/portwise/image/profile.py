@@ -15,10 +15,11 @@ from portwise import __version__
 from portwise.image.analyzer import Analyzer
 from portwise.image.analyzers.osrelease import PATHS as OS_RELEASE_PATHS
 from portwise.image.binaries import summarize
+from portwise.image.factfiles import REGULAR, status_d_paths
 from portwise.image.langruntimes import detect as detect_runtimes
 from portwise.image.langruntimes import from_analyzer, reactions_for
 from portwise.image.layers import LayerFacts
-from portwise.image.merged import MergedView
+from portwise.image.merged import MergedView, SymlinkLoop
 from portwise.image.packages import dpkg, rpm
 from portwise.image.packages.apk import INSTALLED_PATH as APK_DB
 from portwise.image.sources.base import ImageHandle
@@ -43,26 +44,48 @@ class ProfileBuilder:
         view: MergedView,
         from_cache: Sequence[bool],
         analyzers: Sequence[Analyzer],
+        notes: Sequence[m.Unknown] = (),
     ) -> None:
         self.handle = handle
         self.layers = layers
         self.view = view
         self.from_cache = from_cache
         self.analyzers = analyzers
-        self.unknowns: list[m.Unknown] = [
+        self.unknowns: list[m.Unknown] = [*notes] + [
             m.Unknown(location=path, layer=index, message=message)
             for index, facts in enumerate(layers)
             for path, message in facts.problems
         ]
+        self.unknowns += [
+            m.Unknown(location="/" + path, layer=index, message=message)
+            for index, path, message in view.notes
+        ]
 
     def result(self, analyzer: str, path: str) -> tuple[int, str, Any] | None:
-        """(layer, real path, result) of `analyzer` for the file `path` names in the merged view."""
-        found = self.view.lookup(path)
-        if found is None:
+        """(layer, real path, result) of `analyzer` for the file `path` names in the merged view,
+        symlinks followed inside the image. A loop, or something other than a regular file
+        where the file should be (a FIFO, a device, a directory), is absent, with a note."""
+        try:
+            real = self.view.resolve(path)
+        except SymlinkLoop as exc:
+            self._note(path, None, f"{exc}: read as absent")
             return None
-        real, node = found
+        node = self.view.get(real)
+        if node is None:
+            return None
+        if node.kind not in REGULAR:
+            where = f"/{real}" if real != path else "there"
+            self._note(
+                path, node.layer, f"a {node.kind}, not a regular file, is {where}: read as absent"
+            )
+            return None
         value = self.layers[node.layer].analyses.get(analyzer, {}).get(real)
         return None if value is None else (node.layer, real, value)
+
+    def _note(self, path: str, layer: int | None, message: str) -> None:
+        note = m.Unknown(location="/" + path, layer=layer, message=message)
+        if note not in self.unknowns:
+            self.unknowns.append(note)
 
     def build(self) -> m.ImageProfile:
         libc = self._libc()
@@ -76,6 +99,14 @@ class ProfileBuilder:
                 arches = {oci_of(m) or "unknown" for m in machines}
             if len(arches) == 1:
                 platform = m.Platform(os=platform.os, architecture=arches.pop())
+            elif len(arches) > 1:  # say why the platform stays unknown
+                self.unknowns.append(
+                    m.Unknown(
+                        location="/",
+                        message="no image config, and programs built for several architectures"
+                        f" ({', '.join(sorted(arches))}): the platform is unknown",
+                    )
+                )
         profile = m.ImageProfile(
             reference=self.handle.reference,
             source=self.handle.source,
@@ -210,8 +241,7 @@ class ProfileBuilder:
     def _packages(self) -> list[m.Package]:
         packages: list[m.Package] = []
         packages += self._database("dpkg", "dpkg", dpkg.STATUS_PATH)
-        status_d = sorted(p for _, p, _ in self.surviving("dpkg") if p != dpkg.STATUS_PATH)
-        for path in status_d:
+        for path in status_d_paths(self.view):
             packages += self._database("dpkg", "dpkg", path)
         # an image carries one rpm database; when several paths resolve (a symlinked dbpath,
         # a leftover old-format file), the current format wins

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from portwise.errors import ImageError
+from portwise.image import factfiles
 from portwise.image.analyzer import Analyzer
 from portwise.image.analyzers import DEFAULT_ANALYZERS, analyzers_key
+from portwise.image.blobstream import compression_of
 from portwise.image.cache import CACHE_SCHEMA, LayerCache, code_fingerprint, default_cache_dir
 from portwise.image.layers import (
     BlobError,
@@ -25,7 +27,7 @@ from portwise.image.merged import LayerConflict, MergedView
 from portwise.image.profile import ProfileBuilder
 from portwise.image.sources import ImageHandle, LayerRef, OpenOptions, open_image, parse_platform
 from portwise.image.sources.base import platform_matches
-from portwise.model.image import ImageProfile, Platform
+from portwise.model.image import IMAGE_SCHEMA_VERSION, ImageProfile, Platform, Unknown
 
 # called as (image reference, layer index, layer count, cached?) before each layer is read
 LayerProgress = Callable[[str, int, int, bool], None]
@@ -70,7 +72,8 @@ def _scan_one(
     cache: LayerCache | None,
     progress: LayerProgress | None,
 ) -> ImageProfile:
-    key_of_analyzers = analyzers_key(options.analyzers)
+    # the layer facts' own shape follows the image schema: a new schema is a new cache key
+    key_of_analyzers = f"image-schema@{IMAGE_SCHEMA_VERSION},{analyzers_key(options.analyzers)}"
     count = len(handle.layers)
     keys = _layer_keys(handle, options, key_of_analyzers) if cache is not None else [None] * count
     image_key = _profile_key(handle, keys) if all(keys) else None
@@ -104,7 +107,15 @@ def _scan_one(
     except LayerConflict as exc:
         label = handle.layers[exc.layer].label
         raise ImageError(handle.reference, exc.problem, layer=label, member=exc.member) from None
-    profile = ProfileBuilder(handle, facts, view, cached, options.analyzers).build()
+    for index, aliases in factfiles.unread(view, facts, options.analyzers).items():
+        layer = handle.layers[index]
+        extra = read_one_layer(handle.reference, layer, aliases, options.limits)
+        factfiles.merge(facts[index], aliases, extra)
+        key = keys[index]
+        if cache is not None and key is not None:
+            cache.put(key, facts[index])  # the next scan finds them read
+    notes = [note for layer in handle.layers if (note := label_note(handle.reference, layer))]
+    profile = ProfileBuilder(handle, facts, view, cached, options.analyzers, notes).build()
     if cache is not None and image_key is not None:
         cache.put_profile(image_key, profile)
     return profile
@@ -150,6 +161,37 @@ def _profile_key(handle: ImageHandle, layer_keys: Sequence[str | None]) -> str:
     return f"v{CACHE_SCHEMA}|profile|{hashlib.sha256(text.encode()).hexdigest()}"
 
 
+def _labelled(media_type: str) -> str | None:
+    if media_type.endswith(("+gzip", ".tar.gzip")):
+        return "gzip"
+    if media_type.endswith("+zstd"):
+        return "zstd"
+    return "none" if media_type.endswith(".tar") else None
+
+
+def label_note(image: str, layer: LayerRef) -> Unknown | None:
+    """A layer whose media type names another compression than its bytes have: read by its
+    magic (as containerd does), with a warning. Sniffed apart from the read, so a layer
+    taken from the cache is checked too; a blob that cannot be opened is left to the read."""
+    said = _labelled(layer.media_type or "")
+    if said is None or layer.opener is None:
+        return None
+    try:
+        with layer.opener() as raw:
+            found = compression_of(raw.read(4))
+    except (ImageError, OSError):
+        return None
+    if found == said:
+        return None
+    what = {"none": "neither gzip nor zstd (plain tar?)"}.get(found, f"{found} data")
+    return Unknown(
+        location=f"layer {layer.label}",
+        layer=layer.index,
+        message=f"media type {layer.media_type} says {said}, but the blob is {what}:"
+        " read by its content",
+    )
+
+
 def read_one_layer(
     image: str, layer: LayerRef, analyzers: Sequence[Analyzer], limits: Limits
 ) -> LayerFacts:
@@ -175,9 +217,16 @@ def read_one_layer(
         ) from None
     except BlobError as exc:
         hint = "raise the limit with --max-layer-size" if isinstance(exc, BlobTooLarge) else None
-        raise ImageError(image, str(exc), layer=label, hint=hint) from None
+        raise ImageError(image, str(exc), layer=label, member=exc.member, hint=hint) from None
     except OSError as exc:
         raise ImageError(image, f"cannot read layer: {exc}", layer=label) from None
+    if layer.size is not None and digests.blob_bytes != layer.size:
+        raise ImageError(
+            image,
+            f"size mismatch: the descriptor says {layer.size} bytes, the blob has"
+            f" {digests.blob_bytes}",
+            layer=label,
+        )
     if layer.digest and digests.blob != layer.digest:
         raise ImageError(
             image,

@@ -7,8 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-IMAGE_SCHEMA_VERSION = "1.2"  # 1.1: syscall paths, sites, dlsym, unresolved by path; 1.2: cpu
-# required/required_level (dispatch decided per use)
+IMAGE_SCHEMA_VERSION = "1.3"  # 1.1: syscall paths, sites, dlsym, unresolved by path; 1.2: cpu
+# required/required_level (dispatch decided per use); 1.3: files of kind chardev, blockdev and
+# socket with their device numbers (before: all three were "device", and tar layers refused them)
 
 
 class Frozen(BaseModel):
@@ -99,7 +100,10 @@ class Layer(Frozen):
     from_cache: bool = False
 
 
-FileKind = Literal["file", "dir", "symlink", "hardlink", "fifo", "device"]
+# "device" is what schema 1.2 called chardev, blockdev and socket alike; kept so those load
+FileKind = Literal[
+    "file", "dir", "symlink", "hardlink", "fifo", "chardev", "blockdev", "socket", "device"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,7 @@ class FileEntry:
     mode: int = 0
     link: str | None = None
     mtime: int = 0
+    device: tuple[int, int] | None = None  # (major, minor) of a chardev or blockdev
 
 
 Linkage = Literal["static", "static-pie", "dynamic"]

@@ -68,7 +68,9 @@ def needs(image: ImageProfile) -> KernelNeeds:
     glibc = next((c.version for c in image.libc if c.family == "glibc"), None)
     machine = machine_of(image.platform.architecture)
     found = uses(image)
-    dated = [(syscalls.introduced(u.syscall, machine), u) for u in found]
+    # without a syscall table (architecture unknown: the arch mechanism says so) calls go undated
+    tabled = machine in syscalls.ARCHES
+    dated = [(syscalls.introduced(u.syscall, machine) if tabled else None, u) for u in found]
     by_age = sorted(
         ((version_key(since), since, u) for since, u in dated if since is not None),
         key=lambda item: item[0],

@@ -27,10 +27,11 @@ def parse_os_release(content: bytes) -> dict[str, str]:
 
 class OsReleaseAnalyzer:
     name = "os-release"
-    version = 1
+    version = 2  # 2: a file over max_bytes is a note, not silently skipped
+    max_bytes = MAX_BYTES
 
     def wants(self, path: str, size: int, mode: int) -> bool:
-        return path in PATHS and size <= MAX_BYTES
+        return path in PATHS
 
     def analyze(self, path: str, content: bytes) -> Any:
         return parse_os_release(content)

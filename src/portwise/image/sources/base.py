@@ -18,6 +18,7 @@ from portwise.model.image import Platform
 
 DIGEST = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
 MAX_JSON_BLOB = 16 << 20  # manifests and configs are kilobytes; anything this big is hostile
+MAX_JSON_DEPTH = 64  # real ones nest under ten levels; json.loads recurses, pydantic too
 
 MEDIA_INDEX = (
     "application/vnd.oci.image.index.v1+json",
@@ -87,11 +88,56 @@ def verify_bytes(image: str, data: bytes, digest: str, what: str) -> None:
         )
 
 
+def descriptor_size(image: str, descriptor: dict[str, Any], what: str) -> int | None:
+    """The size a descriptor states (None when it states none); anything else is an error."""
+    size = descriptor.get("size")
+    if size is None:
+        return None
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ImageError(image, f"{what} descriptor has a malformed size {size!r}")
+    return size
+
+
+def verify_size(image: str, data: bytes, descriptor: dict[str, Any], what: str) -> None:
+    size = descriptor_size(image, descriptor, what)
+    if size is not None and size != len(data):
+        raise ImageError(
+            image, f"size mismatch for {what}: the descriptor says {size} bytes, it has {len(data)}"
+        )
+
+
 def parse_json(image: str, data: bytes, what: str) -> Any:
+    """JSON from an image; nesting deeper than any real manifest or config is an error."""
     try:
-        return json.loads(data)
+        value = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ImageError(image, f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        value = None  # deeper than the interpreter's stack: certainly over the limit
+        depth = MAX_JSON_DEPTH + 1
+    else:
+        depth = _depth(value)
+    if depth > MAX_JSON_DEPTH:
+        raise ImageError(
+            image, f"{what} nests JSON more than {MAX_JSON_DEPTH} levels deep (hostile?)"
+        )
+    return value
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth, walked without recursion (the value may be a thousand levels deep)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_JSON_DEPTH:
+            break
+        if isinstance(node, dict):
+            stack.extend((child, level + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, level + 1) for child in node)
+    return deepest
 
 
 def expect_object(image: str, value: Any, what: str) -> dict[str, Any]:

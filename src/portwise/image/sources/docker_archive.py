@@ -68,7 +68,8 @@ def read_docker_archive(store: TarStore, tag: str | None) -> list[ImageHandle]:
                 digest=None,
                 diff_id=diff_ids[position],
                 media_type=None,
-                size=store.members[member].size,
+                # a hardlinked member stores no bytes of its own: its size says nothing
+                size=store.members[member].size if store.members[member].isfile() else None,
                 opener=partial(store.open, member),
             )
         )

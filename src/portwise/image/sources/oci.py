@@ -14,12 +14,14 @@ from portwise.image.sources.base import (
     LayerRef,
     OpenOptions,
     check_digest,
+    descriptor_size,
     diff_ids_of,
     expect_object,
     parse_json,
     platform_matches,
     platform_of_config,
     verify_bytes,
+    verify_size,
 )
 from portwise.image.sources.stores import BlobStore, read_bounded
 from portwise.model.image import Platform
@@ -52,6 +54,7 @@ def read_blob(store: BlobStore, descriptor: dict[str, Any], what: str) -> Any:
     digest = check_digest(store.image, descriptor.get("digest", ""), what)
     with store.open(blob_path(digest)) as stream:
         data = read_bounded(store.image, stream, f"{what} {digest}")
+    verify_size(store.image, data, descriptor, f"{what} {digest}")
     verify_bytes(store.image, data, digest, what)
     return parse_json(store.image, data, f"{what} {digest}")
 
@@ -163,14 +166,14 @@ class OciReader:
                     f"unsupported layer media type {media_type!r}",
                     layer=f"#{position} {digest[:19]}",
                 )
-            size = layer.get("size")
+            size = descriptor_size(self.image, layer, f"layer #{position} {digest[:19]}")
             layers.append(
                 LayerRef(
                     index=position,
                     digest=digest,
                     diff_id=diff_ids[position],
                     media_type=media_type,
-                    size=size if isinstance(size, int) else None,
+                    size=size,
                     opener=partial(self.store.open, blob_path(digest)),
                 )
             )

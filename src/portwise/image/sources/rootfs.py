@@ -35,7 +35,11 @@ def _kind(mode: int) -> str:
         return "symlink"
     if stat.S_ISFIFO(mode):
         return "fifo"
-    return "device"  # char/block devices and sockets: recorded, never opened
+    if stat.S_ISCHR(mode):
+        return "chardev"
+    if stat.S_ISBLK(mode):
+        return "blockdev"
+    return "socket"  # like devices: recorded, never opened
 
 
 class _DirectoryWalker:
@@ -54,6 +58,8 @@ class _DirectoryWalker:
             kind = _kind(info.st_mode)
             link = os.readlink(entry.name, dir_fd=dir_fd) if kind == "symlink" else ""
             size = info.st_size if kind == "file" else 0
+            if kind in ("chardev", "blockdev"):
+                self.facts.devices[path] = [os.major(info.st_rdev), os.minor(info.st_rdev)]
             self.facts.entries.append(
                 (path, kind, size, stat.S_IMODE(info.st_mode), link, int(info.st_mtime))
             )
@@ -69,6 +75,7 @@ class _DirectoryWalker:
 
     def _analyze(self, dir_fd: int, name: str, path: str, size: int, mode: int) -> None:
         wanting = [a for a in self.analyzers if a.wants(path, size, mode)]
+        wanting = self.facts.within_limits(wanting, path, size) if wanting else wanting
         if not wanting:
             return
         if size > self.limits.max_file_read:
