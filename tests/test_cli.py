@@ -65,9 +65,9 @@ def test_summary_is_readable(tmp_path: Path) -> None:
 
 def test_unknown_schema_and_bad_size(tmp_path: Path) -> None:
     done = run("schema", "nope")
-    assert done.returncode == 2 and "unknown schema 'nope'" in done.stderr
+    assert done.returncode == 64 and "unknown schema 'nope'" in done.stderr
     done = run("scan", small_image(tmp_path), "--max-layer-size", "lots")
-    assert done.returncode == 2 and "--max-layer-size: 'lots'" in done.stderr
+    assert done.returncode == 64 and "--max-layer-size: 'lots'" in done.stderr
 
 
 def test_cache_info_and_clear(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def test_check_refuses_a_host_file_with_an_unknown_profile(tmp_path: Path) -> No
     bad = tmp_path / "bad.json"
     bad.write_text(variant(engines__seccomp_profile="docker-99.0").model_dump_json())
     done = run("check", "no-image-needed.json", "--host", str(bad))
-    assert done.returncode == 2
+    assert done.returncode == 65
     assert f"host profile {bad}: engines.seccomp_profile 'docker-99.0'" in done.stderr
     assert "internal" not in done.stderr and "Traceback" not in done.stderr
     assert done.stdout == ""
