@@ -32,6 +32,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings=CONTEXT,
+    rich_markup_mode=None,
 )
 cache_app = typer.Typer(
     help="Inspect or clear the per-layer cache.", no_args_is_help=True, context_settings=CONTEXT
@@ -163,6 +164,13 @@ Catalogs = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (see `portwise schema`).")]
 
 
+def _complete_hosts(incomplete: str) -> list[str]:
+    """Shell completion for --host: the catalog's names and 'local'."""
+    from portwise.host.catalog import catalog_names
+
+    return [n for n in ("local", *catalog_names()) if n.startswith(incomplete)]
+
+
 def _scan_options(
     *,
     platform: str | None = None,
@@ -176,11 +184,14 @@ def _scan_options(
     authfile: Path | None = None,
     creds: str | None = None,
 ) -> ScanOptions:
+    from portwise.errors import UsageError
     from portwise.image.analyzers import with_options
     from portwise.image.layers import Limits
     from portwise.image.scan import ScanOptions
     from portwise.units import parse_size
 
+    if authfile is not None and not authfile.is_file():
+        raise UsageError(f"--authfile {authfile}: no such file")
     return ScanOptions(
         platform=platform,
         all_platforms=all_platforms,
@@ -391,7 +402,11 @@ def check_command(
     ],
     hosts: Annotated[
         list[str],
-        typer.Option("--host", help="A catalog name, a HostProfile JSON file, or 'local'."),
+        typer.Option(
+            "--host",
+            help="A catalog name, a HostProfile JSON file, or 'local'.",
+            autocompletion=_complete_hosts,
+        ),
     ],
     output_format: Format = "table",
     output: Output = None,
@@ -509,7 +524,14 @@ TEST_EXIT = {
 @app.command("test", epilog=exits.HELP)
 def test_command(
     image: Annotated[str, typer.Argument(help="Image (as for scan).")],
-    host: Annotated[str, typer.Option("--host", help="Catalog name, HostProfile JSON or local.")],
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Catalog name, HostProfile JSON or local.",
+            autocompletion=_complete_hosts,
+        ),
+    ],
     probe: Annotated[
         list[str] | None,
         typer.Option("--probe", help="A command to run (default: smoke probes + entrypoint)."),
@@ -692,8 +714,10 @@ def explain_command(
     output: Output = None,
     cache_dir: CacheDir = None,
 ) -> None:
-    """Print what a mechanism checks and why, or a documented incident with its sources; with
-    --image, which binaries issue a system call, at which sites, by which path."""
+    """Print what a mechanism checks and why, or a documented incident with its sources.
+
+    With --image, which binaries issue a system call, at which sites, by which path.
+    """
     from portwise.check import load_images
     from portwise.errors import UsageError
     from portwise.knowledge.syscalls import is_syscall
@@ -771,10 +795,8 @@ def run(args: list[str] | None = None) -> int:
     except Exception as exc:  # click's usage errors, then anything else: a bug
         from typer._click.exceptions import ClickException
 
-        if isinstance(exc, ClickException):
-            from typer import rich_utils
-
-            rich_utils.rich_format_error(exc)  # prints nothing for a bare `portwise`: help was
+        if isinstance(exc, ClickException):  # a bare `portwise` shows the help this way too
+            exc.show()
             return exits.USAGE
         import traceback
 
