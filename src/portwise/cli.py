@@ -62,7 +62,7 @@ def _console(name: str) -> Console:
 
         _consoles[name] = Console(
             stderr=name == "err",
-            soft_wrap=name == "err",
+            soft_wrap=True,  # a long line is the terminal's to wrap: copying it stays whole
             emoji=False,  # ":x:" in an image's text stays ":x:"
             highlight=False,
             color_system="auto" if _settings["color"] else None,
@@ -340,15 +340,14 @@ def host_show(
     ] = False,
 ) -> None:
     """Show a reference host from the catalog, or a saved host profile."""
-    from portwise.check import LOCAL, load_host
+    from portwise.check import load_host
+    from portwise.host.catalog import load_catalog_host
 
-    if name == LOCAL:
-        from portwise.errors import UsageError
-
-        raise UsageError(
-            "`portwise host show` shows a catalog host or a file", hint="portwise host"
-        )
-    _print_host(load_host(name, catalog or []), as_json, seccomp, output)
+    if name.endswith(".json") or Path(name).is_file():
+        profile = load_host(name, catalog or [])
+    else:
+        profile = load_catalog_host(name, catalog or [])
+    _print_host(profile, as_json, seccomp, output)
 
 
 @app.command("hosts")
