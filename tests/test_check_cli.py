@@ -74,19 +74,24 @@ def test_sarif_to_a_file_and_table_on_stdout(trixie: tuple[str, Path], tmp_path:
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "code", "message"),
     [
-        (["--host", "no-such-host"], "unknown host 'no-such-host'"),
-        (["--host", "/nonexistent/host.json"], "does not exist"),
-        (["--host", "debian-12", "-f", "yaml"], "unknown --format 'yaml'"),
-        (["--host", "debian-12", "--fail-on", "sometimes"], "unknown --fail-on 'sometimes'"),
+        (["--host", "no-such-host"], 64, "unknown host 'no-such-host'"),
+        (["--host", "ubuntu-20.04-docker-20.10"], 64, "did you mean ubuntu-20.04-docker-20.10"),
+        (["--host", "/nonexistent/host.json"], 65, "does not exist"),
+        (["--host", "debian-12", "-f", "yaml"], 64, "unknown --format 'yaml'"),
+        (["--host", "debian-12", "--fail-on", "sometimes"], 64, "unknown --fail-on 'sometimes'"),
+        (["--host", "debian-12", "--no-such-flag"], 64, "No such option: --no-such-flag"),
+        (["--hots", "debian-12"], 64, "No such option: --hots"),
     ],
 )
 def test_bad_arguments_name_what_was_wrong(
-    trixie: tuple[str, Path], args: list[str], message: str
+    trixie: tuple[str, Path], args: list[str], code: int, message: str
 ) -> None:
+    """A misspelled flag or host is a usage error (64), a missing file an input error (65):
+    never the 2 of a FAIL verdict."""
     done = run("check", str(trixie[1]), *args)
-    assert done.returncode == 2
+    assert done.returncode == code, done.stderr
     assert message in done.stderr
     assert done.stdout == ""
 
@@ -95,11 +100,11 @@ def test_bad_profile_files_are_refused_with_their_path(tmp_path: Path) -> None:
     bad_image = tmp_path / "image.json"
     bad_image.write_text('{"reference": "x"}')
     done = run("check", str(bad_image), "--host", "debian-12")
-    assert done.returncode == 2 and "image.json is not a valid ImageProfile" in done.stderr
+    assert done.returncode == 65 and "image.json is not a valid ImageProfile" in done.stderr
     bad_host = tmp_path / "host.json"
     bad_host.write_text("{not json")
     done = run("check", str(bad_image), "--host", str(bad_host))
-    assert done.returncode == 2 and "host.json is not a valid HostProfile" in done.stderr
+    assert done.returncode == 65 and "host.json is not a valid HostProfile" in done.stderr
 
 
 def test_explain_prints_mechanisms_and_incidents() -> None:
@@ -108,7 +113,7 @@ def test_explain_prints_mechanisms_and_incidents() -> None:
     incident = run("explain", "glibc234-clone3")
     assert "https://github.com/moby/moby/issues/42680" in incident.stdout
     unknown = run("explain", "nothing-like-this")
-    assert unknown.returncode == 2 and "nothing is called" in unknown.stderr
+    assert unknown.returncode == 64 and "nothing is called" in unknown.stderr
 
 
 def test_explain_shows_every_path_to_a_syscall_in_an_image(trixie: tuple[str, Path]) -> None:
@@ -123,9 +128,9 @@ def test_explain_shows_every_path_to_a_syscall_in_an_image(trixie: tuple[str, Pa
     assert "site: /usr/bin/sqv 0x" in done.stdout
     assert "source: https://sourceware.org/" in done.stdout
     bare = run("explain", "statx")
-    assert bare.returncode == 2 and "'statx' is a system call: say which image" in bare.stderr
+    assert bare.returncode == 64 and "'statx' is a system call: say which image" in bare.stderr
     wrong = run("explain", "statz", "--image", str(saved))
-    assert wrong.returncode == 2
+    assert wrong.returncode == 64
     assert "'statz' is not a system call name" in wrong.stderr
     assert wrong.stdout == ""
 
@@ -152,10 +157,10 @@ def test_seccomp_choice_overrides_the_hosts_profile(
     custom = tmp_path / "custom.json"
     custom.write_text('{"defaultAction": "SCMP_ACT_ALLOW"}')
     refused = run("check", str(saved), "--host", "debian-12", "--seccomp", str(custom))
-    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.returncode == 64 and refused.stdout == ""
     assert "matches no released default profile" in refused.stderr
     wrong = run("check", str(saved), "--host", "debian-12", "--seccomp", "docker-99")
-    assert wrong.returncode == 2 and "not unconfined, runtime-default" in wrong.stderr
+    assert wrong.returncode == 64 and "not unconfined, runtime-default" in wrong.stderr
 
 
 def test_check_a_config_less_rootfs_of_static_binaries_of_two_architectures(

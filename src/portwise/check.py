@@ -13,12 +13,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from portwise import __version__
-from portwise.errors import UsageError
-from portwise.host.catalog import catalog_names, load_catalog_host
+from portwise import __version__, exits
+from portwise.errors import InputError, UsageError
+from portwise.host.catalog import catalog_names, did_you_mean, load_catalog_host
 from portwise.host.collect import collect_host
 from portwise.host.meaning import checked
 from portwise.host.setups import per_engine, with_setup
+from portwise.image.names import resolve
 from portwise.image.scan import LayerProgress, ScanOptions, scan
 from portwise.knowledge import incidents, oci_runtimes, seccomp
 from portwise.knowledge.libc import model_version
@@ -28,8 +29,6 @@ from portwise.model.verdict import CheckReport, Status
 from portwise.verdict import check
 
 LOCAL = "local"
-EXIT_FAIL = 2
-EXIT_RISK = 1
 
 
 def _errors(exc: ValidationError) -> str:
@@ -43,12 +42,12 @@ def _saved_profile(path: Path) -> list[ImageProfile]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"image profile {path}: cannot be read as JSON: {exc}") from exc
+        raise InputError(f"image profile {path}: cannot be read as JSON: {exc}") from exc
     items = data if isinstance(data, list) else [data]
     try:
         return [ImageProfile.model_validate(item) for item in items]
     except ValidationError as exc:
-        raise UsageError(
+        raise InputError(
             f"image profile {path} is not a valid ImageProfile: {_errors(exc)}"
         ) from exc
 
@@ -64,7 +63,7 @@ def load_images(
         if ref.endswith(".json") and path.is_file():
             profiles.extend(_saved_profile(path))
         else:
-            profiles.extend(scan(ref, options, on_layer))
+            profiles.extend(scan(resolve(ref), options, on_layer))
     return profiles
 
 
@@ -74,20 +73,21 @@ def load_host(spec: str, catalogs: Sequence[Path] = ()) -> HostProfile:
     path = Path(spec)
     if spec.endswith(".json") or path.is_file():
         if not path.is_file():
-            raise UsageError(f"host profile file {spec} does not exist")
+            raise InputError(f"host profile file {spec} does not exist")
         try:
             host = HostProfile.model_validate_json(path.read_text(encoding="utf-8"))
             return checked(host, f"host profile {spec}")
         except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"host profile {spec}: cannot be read: {exc}") from exc
+            raise InputError(f"host profile {spec}: cannot be read: {exc}") from exc
         except ValidationError as exc:
-            raise UsageError(
+            raise InputError(
                 f"host profile {spec} is not a valid HostProfile: {_errors(exc)}"
             ) from exc
-    if spec not in catalog_names(catalogs):
+    names = catalog_names(catalogs)
+    if spec not in names:
         raise UsageError(
             f"unknown host {spec!r}: not 'local', not a file, not a catalog name",
-            hint="`portwise hosts` lists the catalog",
+            hint=did_you_mean(spec, names) or "`portwise hosts` lists the catalog",
         )
     return load_catalog_host(spec, catalogs)
 
@@ -147,10 +147,10 @@ def run_check(images: Sequence[ImageProfile], hosts: Sequence[HostProfile]) -> C
 def exit_code(report: CheckReport, fail_on: str) -> int:
     """0 when every pair passes; 2 on any FAIL; 1 on RISK only with --fail-on risk."""
     if fail_on == "never":
-        return 0
+        return exits.PASS
     statuses: set[Status] = {v.status for v in report.verdicts}
     if "FAIL" in statuses:
-        return EXIT_FAIL
+        return exits.FAIL
     if "RISK" in statuses and fail_on == "risk":
-        return EXIT_RISK
-    return 0
+        return exits.RISK
+    return exits.PASS

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from portwise import exits
+
 
 class PortwiseError(Exception):
     """A failure caused by input or environment, reported without a traceback."""
 
-    exit_code = 2
+    exit_code = exits.USAGE
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -18,10 +20,15 @@ class UsageError(PortwiseError):
     """The command line named something that does not exist or cannot be used."""
 
 
-class ImageError(PortwiseError):
-    """An image is broken or hostile; names the image, and the layer and member when known."""
+class InputError(PortwiseError):
+    """An input document (a saved profile, a host file, a suite) is missing or not valid."""
 
-    exit_code = 3
+    exit_code = exits.DATA
+
+
+class ImageError(InputError):
+    """An image is missing, broken or hostile; names the image, and the layer and member when
+    known."""
 
     def __init__(
         self,
@@ -47,4 +54,4 @@ class ImageError(PortwiseError):
 class ToolError(PortwiseError):
     """An external tool portwise relies on (skopeo, ...) is missing or failed."""
 
-    exit_code = 4
+    exit_code = exits.TOOL

@@ -193,7 +193,7 @@ def test_cli(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert bad.returncode == 2 and "--root /nonexistent is not a directory" in bad.stderr
+    assert bad.returncode == 64 and "--root /nonexistent is not a directory" in bad.stderr
 
 
 def test_fabricated_fips_selinux_binfmt_sysctls(tmp_path: Path) -> None:
@@ -363,7 +363,7 @@ def test_catalog_cli() -> None:
     missing = subprocess.run(
         [sys.executable, "-m", "portwise", "host", "show", "nope"], capture_output=True, text=True
     )
-    assert missing.returncode == 2 and "no catalog host named 'nope'" in missing.stderr
+    assert missing.returncode == 64 and "no catalog host named 'nope'" in missing.stderr
 
 
 def test_podman_seccomp_profile_recognised_by_content(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from portwise.check import load_host
-from portwise.errors import UsageError
+from portwise.errors import InputError
 from portwise.host.catalog import load_catalog_host
 from portwise.host.meaning import checked
 from portwise.model.host import HostProfile
@@ -36,14 +36,14 @@ def test_architecture_aliases_become_the_machine_name(alias: str, canonical: str
 
 def test_cpu_level_aliases(tmp_path: Path) -> None:
     assert checked(variant(cpu__x86_64_level="v3"), "t").cpu.x86_64_level.value == "x86-64-v3"
-    with pytest.raises(UsageError, match=r"cpu\.x86_64_level 'v5' .* valid: .*x86-64-v4"):
+    with pytest.raises(InputError, match=r"cpu\.x86_64_level 'v5' .* valid: .*x86-64-v4"):
         checked(variant(cpu__x86_64_level="v5"), "t")
 
 
-def test_unknown_names_are_usage_errors_listing_the_valid_ones() -> None:
-    with pytest.raises(UsageError, match=r"kernel\.architecture 'vax' .* valid: .*aarch64"):
+def test_unknown_names_are_input_errors_listing_the_valid_ones() -> None:
+    with pytest.raises(InputError, match=r"kernel\.architecture 'vax' .* valid: .*aarch64"):
         checked(variant(kernel__architecture="vax"), "host file x")
-    with pytest.raises(UsageError, match=r"seccomp_profile 'docker-99.0' .*docker-20\.10\.9"):
+    with pytest.raises(InputError, match=r"seccomp_profile 'docker-99.0' .*docker-20\.10\.9"):
         checked(variant(engines__seccomp_profile="docker-99.0"), "host file x")
 
 
@@ -55,7 +55,7 @@ def test_check_refuses_a_host_file_with_an_unknown_profile(tmp_path: Path) -> No
     bad = tmp_path / "bad.json"
     bad.write_text(variant(engines__seccomp_profile="docker-99.0").model_dump_json())
     done = run("check", "no-image-needed.json", "--host", str(bad))
-    assert done.returncode == 2
+    assert done.returncode == 65
     assert f"host profile {bad}: engines.seccomp_profile 'docker-99.0'" in done.stderr
     assert "internal" not in done.stderr and "Traceback" not in done.stderr
     assert done.stdout == ""

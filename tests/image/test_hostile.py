@@ -175,7 +175,7 @@ def test_cli_exit_code_and_message(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert done.returncode == 3
+    assert done.returncode == 65
     assert f"image {ref}" in done.stderr and "member '../escape'" in done.stderr
     assert "Traceback" not in done.stderr
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from imagekit import OciLayout, compress, file, layer_tar, oci_archive, sha, symlink
 
-from portwise.errors import ImageError, UsageError
+from portwise.errors import ImageError
 from portwise.image.scan import ScanOptions, scan
 
 OS_RELEASE = 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'
@@ -140,8 +140,8 @@ def test_docker_archive_by_hand(tmp_path: Path) -> None:
     assert tagged.packages == profile.packages
 
 
-def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="neither an existing path"):
+def test_missing_path_is_an_image_error(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match="neither an existing path"):
         profile_of(str(tmp_path / "nope"), tmp_path)
 
 

@@ -248,13 +248,13 @@ def test_a_list_of_images_and_hosts_is_every_pair(write_suite: WriteSuite) -> No
     assert runs[2].commands == () and "entrypoint" in runs[2].probe_names
 
 
-def test_cli_refuses_a_bad_suite_with_exit_2_and_writes_nothing(
+def test_cli_refuses_a_bad_suite_with_exit_65_and_writes_nothing(
     write_suite: WriteSuite, tmp_path: Path, portwise: Portwise
 ) -> None:
     path = write_suite(GOOD.replace("    probes:\n", "    expected: fail\n    probes:\n"))
     junit = tmp_path / "out.xml"
     done = portwise("suite", "run", str(path), "--junit", str(junit))
-    assert done.returncode == 2
+    assert done.returncode == 65
     assert done.stdout == ""
     assert f"{path}:13: cases[0].expected: unknown key" in done.stderr
     assert not junit.exists()

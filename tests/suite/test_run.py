@@ -109,7 +109,7 @@ def test_unexpected_outcomes_exit_1_and_fail_in_junit(
     done = portwise(
         "suite", "run", str(suite), "--junit", str(junit), "--cache-dir", str(scan_cache)
     )
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == 2, done.stdout + done.stderr
     assert "1/3 runs as expected, UNEXPECTED OUTCOMES" in done.stdout
     assert "gone: expected fail, observed pass" in done.stdout
     assert "gone: probe threads: expected fail, observed pass" in done.stdout

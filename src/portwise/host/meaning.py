@@ -2,7 +2,7 @@
 
 A hand-written or foreign-tool profile says `x86_64` or `amd64` where portwise says `x86-64`,
 `v3` for `x86-64-v3`, or names a seccomp profile portwise has no data for. The usual aliases
-are accepted and written the one way the rules compare; anything else is a usage error that
+are accepted and written the one way the rules compare; anything else is an input error that
 names the file, the field and the valid values, instead of a wrong verdict later.
 """
 
@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from portwise.errors import UsageError
+from portwise.errors import InputError, UsageError
 from portwise.host.kernel import MACHINE_NAMES
 from portwise.host.seccomp_table import UNCONFINED
 from portwise.knowledge import oci_runtimes, seccomp
@@ -42,7 +42,7 @@ def _fix(data: dict[str, Any], where: str, path: tuple[str, str], names: dict[st
     canonical = names.get(str(value).lower())
     if canonical is None:
         valid = ", ".join(sorted(set(names.values())))
-        raise UsageError(
+        raise InputError(
             f"{where}: {'.'.join(path)} {value!r} is not one portwise knows; valid: {valid}",
             hint=f"accepted aliases: {', '.join(sorted(names))}",
         )
@@ -50,7 +50,7 @@ def _fix(data: dict[str, Any], where: str, path: tuple[str, str], names: dict[st
 
 
 def checked(host: HostProfile, where: str) -> HostProfile:
-    """The profile with aliases written canonically; UsageError for values with no meaning."""
+    """The profile with aliases written canonically; InputError for values with no meaning."""
     data = host.model_dump()
     _fix(data, where, ("kernel", "architecture"), MACHINES)
     _fix(data, where, ("cpu", "x86_64_level"), LEVELS)
@@ -62,7 +62,7 @@ def checked(host: HostProfile, where: str) -> HostProfile:
             _profile_known(setup[key], where, f"engines.setups[{i}].{key}")
         runtime = setup["runtime"].get("value")
         if runtime is not None and runtime not in oci_runtimes.known():
-            raise UsageError(
+            raise InputError(
                 f"{where}: engines.setups[{i}].runtime {runtime!r} is not a runtime portwise"
                 f" has data for; valid: {', '.join(oci_runtimes.known())}"
             )
@@ -73,7 +73,7 @@ def _profile_known(fact: dict[str, Any], where: str, field: str) -> None:
     profile = fact.get("value")
     profiles = [*seccomp.profiles(), UNCONFINED]
     if profile is not None and profile not in profiles:
-        raise UsageError(
+        raise InputError(
             f"{where}: {field} {profile!r} is not a profile portwise has data"
             f" for; valid: {', '.join(profiles)}",
             hint="`portwise hosts` shows the catalog; a profile file of your own is judged by"

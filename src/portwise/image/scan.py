@@ -40,6 +40,8 @@ class ScanOptions:
     cache_dir: Path | None = None
     use_cache: bool = True
     tls_verify: bool = True
+    authfile: Path | None = None  # registry credentials file (skopeo --authfile)
+    creds: str | None = None  # USER[:PASSWORD] for the registry (skopeo --src-creds)
     limits: Limits = field(default_factory=Limits)
     analyzers: tuple[Analyzer, ...] = DEFAULT_ANALYZERS
 
@@ -54,6 +56,8 @@ def scan(
         platform=parse_platform(options.platform) if options.platform else None,
         all_platforms=options.all_platforms,
         tls_verify=options.tls_verify,
+        authfile=options.authfile,
+        creds=options.creds,
         work_dir=cache_dir / "tmp",
     )
     try:

@@ -4,11 +4,11 @@ an image, every way that image reaches one system call."""
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
 
 from portwise.errors import UsageError
 from portwise.knowledge import incidents
 from portwise.model.image import ImageProfile
+from portwise.report.outside import data, line
 from portwise.rules import MECHANISMS
 from portwise.rules.fallback import describe, uses
 
@@ -18,33 +18,34 @@ def render_explain(console: Console, topic: str) -> None:
     known = incidents.load()
     if topic in known:
         i = known[topic]
-        console.print(f"[bold]{escape(i.id)}[/]: {escape(i.title)}", highlight=False)
+        console.print(line((i.id, "bold"), ": ", i.title))
         for label, text in (("image", i.image), ("host", i.host), ("cause", i.cause)):
-            console.print(f"[bold]{label}:[/] {escape(text)}", highlight=False)
+            console.print(line((f"{label}:", "bold"), " ", text))
         for symptom in i.symptoms:
-            console.print(f"[bold]symptom:[/] {escape(symptom)}", highlight=False)
+            console.print(line(("symptom:", "bold"), " ", symptom))
         for label, items in (("host fix", i.mitigations_host), ("image fix", i.mitigations_image)):
             for item in items:
-                console.print(f"[bold]{label}:[/] {escape(item)}", highlight=False)
+                console.print(line((f"{label}:", "bold"), " ", item))
         for fix in i.fixed_in:
             console.print(
-                f"[bold]fixed in:[/] {escape(fix.what)} ({fix.confidence}; {escape(fix.source)})",
-                highlight=False,
+                line(("fixed in:", "bold"), f" {fix.what} ({fix.confidence}; {fix.source})")
             )
-        console.print(f"[bold]caught by:[/] mechanism {i.mechanism}", highlight=False)
+        console.print(line(("caught by:", "bold"), f" mechanism {i.mechanism}"))
         for url in i.sources:
-            console.print(f"[bold]source:[/] {escape(url)}", highlight=False)
+            console.print(line(("source:", "bold"), " ", url))
         return
     mechanism_id = topic.split(".", 1)[0]
     for m in MECHANISMS:
         if m.id == mechanism_id:
-            console.print(f"[bold]{m.id}[/]: {escape(m.title)}\n", highlight=False)
-            console.print(escape(m.doc.strip()), highlight=False)
+            console.print(line((m.id, "bold"), ": ", m.title))
+            console.print()
+            console.print(data(m.doc.strip(), newlines=True))
             cited = [i.id for i in known.values() if i.mechanism == m.id]
             if cited:
-                console.print(f"\n[bold]incidents:[/] {', '.join(cited)}", highlight=False)
+                console.print()
+                console.print(line(("incidents:", "bold"), " ", ", ".join(cited)))
             for url in m.references:
-                console.print(f"[bold]reference:[/] {escape(url)}", highlight=False)
+                console.print(line(("reference:", "bold"), " ", url))
             return
     raise UsageError(
         f"nothing is called {topic!r}",
@@ -58,23 +59,23 @@ def render_explain(console: Console, topic: str) -> None:
 def render_syscall_uses(console: Console, image: ImageProfile, syscall: str) -> None:
     """Each use of `syscall`: path, binaries, issuing points and the caller's reaction."""
     found = [u for u in uses(image) if u.syscall == syscall]
-    name = escape(image.reference)
     if not found:
         summary = image.binary_summary
         console.print(
-            f"{name} reaches {escape(syscall)} by no path portwise saw"
-            f" ({summary.unresolved_syscall_sites} issuing points whose number is unknown:"
-            f" {escape(', '.join(summary.unresolved_syscall_binaries) or 'none')})",
-            highlight=False,
+            line(
+                f"{image.reference} reaches {syscall} by no path portwise saw"
+                f" ({summary.unresolved_syscall_sites} issuing points whose number is unknown:"
+                f" {', '.join(summary.unresolved_syscall_binaries) or 'none'})"
+            )
         )
         return
-    console.print(f"[bold]{escape(syscall)}[/] in {name}: {len(found)} paths", highlight=False)
+    console.print(line((syscall, "bold"), f" in {image.reference}: {len(found)} paths"))
     need = next(n for n in image.binary_summary.syscalls if n.name == syscall)
     for use, source in zip(found, need.sources, strict=True):
-        console.print(f"- [bold]{escape(use.path)}[/]: {escape(describe(use))}", highlight=False)
+        console.print(line("- ", (use.path, "bold"), ": ", describe(use)))
         for site in source.sites:
-            console.print(f"    site: {escape(site)}", highlight=False)
+            console.print(line(f"    site: {site}"))
         for binary in source.examples[1:]:
-            console.print(f"    also in: {escape(binary)}", highlight=False)
+            console.print(line(f"    also in: {binary}"))
         if source.source:
-            console.print(f"    source: {escape(source.source)}", highlight=False)
+            console.print(line(f"    source: {source.source}"))

@@ -8,6 +8,7 @@ from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from portwise.model.observation import RunReport
+from portwise.report.outside import clean, data, line
 from portwise.report.terminal import TransientProgress
 
 STYLE = {"pass": "green", "fail": "bold red", "timeout": "red", "skipped": "dim"}
@@ -30,17 +31,21 @@ class RunProgress(TransientProgress):
 
     def say(self, text: str) -> None:
         """Show this step now (every step is drawn, however short)."""
-        self._progress.update(self._task, description=escape(text), refresh=True)
+        self._progress.update(self._task, description=escape(clean(text)), refresh=True)
 
 
 def render_run(console: Console, report: RunReport) -> None:
     observed = f" (observed {report.outcome})" if report.status != report.outcome else ""
     console.print(
-        f"[bold]{escape(report.image)}[/] ({report.platform}) under [bold]{escape(report.host)}[/]"
-        f" on {report.engine}: [{STATUS_STYLE[report.status]}]"
-        f"{report.status}[/]{observed}, predicted {report.predicted}, "
-        f"[{AGREE[report.agreement]}]{report.agreement}[/]",
-        highlight=False,
+        line(
+            (report.image, "bold"),
+            f" ({report.platform}) under ",
+            (report.host, "bold"),
+            f" on {report.engine}: ",
+            (report.status, STATUS_STYLE[report.status]),
+            f"{observed}, predicted {report.predicted}, ",
+            (report.agreement, AGREE[report.agreement]),
+        )
     )
     table = Table(show_edge=False, pad_edge=False)
     for column in ("probe", "outcome", "predicted", "agreement", "seconds", "detail"):
@@ -50,12 +55,12 @@ def render_run(console: Console, report: RunReport) -> None:
         if p.failed_syscalls:
             detail += ("; " if detail else "") + "failed: " + ", ".join(p.failed_syscalls[:8])
         table.add_row(
-            p.name,
-            f"[{STYLE[p.outcome]}]{p.outcome}[/]",
-            p.predicted,
-            f"[{AGREE[p.agreement]}]{p.agreement}[/]",
+            data(p.name),
+            data(p.outcome, STYLE[p.outcome]),
+            data(p.predicted),
+            data(p.agreement, AGREE[p.agreement]),
             f"{p.seconds:.2f}",
-            escape(detail),
+            data(detail),
         )
     console.print(table)
     for label, items in (
@@ -64,10 +69,13 @@ def render_run(console: Console, report: RunReport) -> None:
         ("changed this machine", report.host_changes),
     ):
         for item in items:
-            console.print(f"  [bold]{label}:[/] {escape(item)}", highlight=False)
+            console.print(line("  ", (f"{label}:", "bold"), " ", item))
     for item in report.disagreements:
         console.print(
-            f"[bold red]DISAGREEMENT with portwise check:[/] {escape(item)} "
-            "(a bug in the model or the emulation)",
-            highlight=False,
+            line(
+                ("DISAGREEMENT with portwise check:", "bold red"),
+                " ",
+                item,
+                " (a bug in the model or the emulation)",
+            )
         )

@@ -8,9 +8,9 @@ disagreement with `portwise check` is printed loudly, as `portwise test` does.
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from portwise.report.outside import data, line
 from portwise.report.run import AGREE
 from portwise.suite.results import SuiteReport
 
@@ -32,11 +32,14 @@ LEGEND = (
 def render_suite(console: Console, report: SuiteReport) -> None:
     passed = sum(r.ok for r in report.results)
     total = len(report.results)
-    state = "" if report.ok else ", [bold red]UNEXPECTED OUTCOMES[/]"
     console.print(
-        f"suite [bold]{escape(report.suite)}[/] ({escape(report.path)}) on {report.engine}: "
-        f"{passed}/{total} runs as expected{state}",
-        highlight=False,
+        line(
+            "suite ",
+            (report.suite, "bold"),
+            f" ({report.path}) on {report.engine}: {passed}/{total} runs as expected",
+            ("" if report.ok else ", ", ""),
+            ("" if report.ok else "UNEXPECTED OUTCOMES", "bold red"),
+        )
     )
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("", no_wrap=True)
@@ -45,23 +48,22 @@ def render_suite(console: Console, report: SuiteReport) -> None:
     for column in ("agreement", "known failure", "mitigation verified"):
         table.add_column(column, overflow="fold", ratio=1)
     for r in report.results:
-        mark = "[green]ok[/]" if r.ok else "[bold red]NO[/]"
         name = r.name if r.kind == "case" else f"  mitigated ({r.host})"
         known = ", ".join(r.known_failures) if r.kind == "case" else (r.mitigates or "")
         verified = r.mitigation_verified
         table.add_row(
-            mark,
-            escape(name),
-            escape(r.expected),
-            escape(r.observed),
-            f"[{AGREE[r.agreement]}]{r.agreement}[/]",
-            escape(known),
-            f"[{VERIFIED[verified]}]{verified}[/]" if verified else "",
+            data("ok", "green") if r.ok else data("NO", "bold red"),
+            data(name),
+            data(r.expected),
+            data(r.observed),
+            data(r.agreement, AGREE[r.agreement]),
+            data(known),
+            data(verified, VERIFIED[verified]),
         )
     console.print(table)
-    for line in LEGEND:
-        console.print(f"[dim]{escape(line)}[/]", highlight=False)
+    for text in LEGEND:
+        console.print(data(text, "dim"))
     for r in report.results:
         for problem in r.problems:
             style = "bold red" if problem.startswith("disagrees") else "red"
-            console.print(f"[{style}]{escape(r.name)}:[/] {escape(problem)}", highlight=False)
+            console.print(line((f"{r.name}:", style), " ", problem))

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from portwise.check import LOCAL, load_host
-from portwise.errors import PortwiseError, UsageError
+from portwise.errors import InputError, PortwiseError
 from portwise.host.catalog import catalog_names
 from portwise.knowledge import incidents
 from portwise.model.host import HostProfile
@@ -35,7 +35,7 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 SMOKE_NAMES = (*(p.name for p in SMOKE_PROBES), "entrypoint")
 
 
-class SuiteError(UsageError):
+class SuiteError(InputError):
     """A suite file that cannot be run; the message has one `FILE:LINE: field: problem` a line."""
 
     def __init__(self, problems: Sequence[str]) -> None:

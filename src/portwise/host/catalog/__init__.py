@@ -11,12 +11,12 @@ to check; a recalled value is never stored as if it were read.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from portwise.errors import UsageError
+from portwise.errors import InputError, UsageError
 from portwise.host.meaning import checked
 from portwise.model.host import HostProfile
 
@@ -40,6 +40,14 @@ def catalog_names(extra_dirs: Sequence[Path] = ()) -> list[str]:
     return sorted(_entries(extra_dirs))
 
 
+def did_you_mean(name: str, names: Iterable[str]) -> str | None:
+    """'did you mean X?' for a misspelled host name, or None when nothing is close."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.6)
+    return f"did you mean {' or '.join(close)}?" if close else None
+
+
 def _describe(error: ValidationError) -> str:
     """The first few pydantic errors as 'location: message', so the user can find the field."""
     parts = []
@@ -57,16 +65,16 @@ def _load_file(path: Path) -> HostProfile:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"catalog file {path}: cannot be read: {exc}") from exc
+        raise InputError(f"catalog file {path}: cannot be read: {exc}") from exc
     try:
         profile = HostProfile.model_validate_json(text)
     except ValidationError as exc:
-        raise UsageError(
+        raise InputError(
             f"catalog file {path} is not a valid host profile: {_describe(exc)}"
         ) from exc
     expected = path.name.removesuffix(SUFFIX)
     if profile.name != expected:
-        raise UsageError(
+        raise InputError(
             f"catalog file {path}: name {profile.name!r} does not match the file name {expected!r}"
         )
     return checked(profile, f"catalog file {path}")
@@ -78,8 +86,10 @@ def load_catalog_host(name: str, extra_dirs: Sequence[Path] = ()) -> HostProfile
     path = entries.get(name)
     if path is None:
         raise UsageError(
-            f"no catalog host named {name!r}; known hosts: {', '.join(sorted(entries))}",
-            hint="add a HostProfile JSON file <name>.json to a catalog directory",
+            f"no catalog host named {name!r}",
+            hint=did_you_mean(name, entries)
+            or "`portwise hosts` lists the catalog; add a HostProfile JSON file <name>.json to a"
+            " catalog directory",
         )
     return _load_file(path)
 

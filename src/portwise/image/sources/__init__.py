@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from portwise.errors import UsageError
+from portwise.errors import ImageError
 from portwise.image.sources.base import ImageHandle, LayerRef, OpenOptions, parse_platform
 from portwise.image.sources.docker_archive import read_docker_archive
 from portwise.image.sources.oci import OciReader
@@ -41,7 +41,7 @@ def _split_tag(spec: str) -> tuple[Path, str | None]:
         if Path(spec[:cut]).exists():
             return Path(spec[:cut]), spec[cut + 1 :]
         cut = spec.rfind(":", 0, cut)
-    raise UsageError(f"no such file or directory: {spec}")
+    raise ImageError(spec, "no such file or directory")
 
 
 ROOTFS_TOP = {"bin", "etc", "lib", "usr", "var", "sbin", "opt", "root", "home"}
@@ -73,8 +73,9 @@ def _local_kind(reference: str) -> tuple[str, str]:
         return ("oci" if (path / "oci-layout").exists() else "rootfs"), reference
     if path.is_file():
         return _sniff_archive(reference, path), reference
-    raise UsageError(
-        f"{reference!r} is neither an existing path nor a known transport",
+    raise ImageError(
+        reference,
+        "neither an existing path nor a known transport",
         hint="use oci:, oci-archive:, docker-archive:, rootfs:, containers-storage: or docker://",
     )
 
@@ -89,10 +90,10 @@ def open_image(reference: str, options: OpenOptions) -> Iterator[list[ImageHandl
     kind, spec = _local_kind(reference)
     path, tag = _split_tag(spec) if kind != "rootfs" else (Path(spec), None)
     if kind == "rootfs" and not path.exists():
-        raise UsageError(f"no such file or directory: {spec}")
+        raise ImageError(spec, "no such file or directory")
     if kind == "oci":
         if not path.is_dir():
-            raise UsageError(f"oci: expects an OCI layout directory, got {path}")
+            raise ImageError(reference, f"oci: expects an OCI layout directory, got {path}")
         yield OciReader(DirectoryStore(reference, path), "oci-layout", options).images(tag)
     elif kind == "oci-archive":
         with open_archive(reference, path) as store:
@@ -120,6 +121,8 @@ def _via_skopeo(reference: str, options: OpenOptions) -> Iterator[list[ImageHand
             platform=options.platform,
             all_platforms=options.all_platforms,
             tls_verify=options.tls_verify,
+            authfile=options.authfile,
+            creds=options.creds,
         )
         source = "registry" if reference.startswith("docker://") else "containers-storage"
         reader = OciReader(DirectoryStore(reference, layout), source, options)

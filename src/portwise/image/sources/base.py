@@ -35,6 +35,8 @@ class OpenOptions:
     platform: Platform | None = None
     all_platforms: bool = False
     tls_verify: bool = True
+    authfile: Path | None = None  # registry credentials, as skopeo's --authfile
+    creds: str | None = None  # USER[:PASSWORD], as skopeo's --src-creds
     work_dir: Path | None = None  # where skopeo may copy blobs; inside portwise's cache
 
 

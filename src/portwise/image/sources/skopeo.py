@@ -23,8 +23,13 @@ def skopeo_copy(
     platform: Platform | None,
     all_platforms: bool,
     tls_verify: bool,
+    authfile: Path | None = None,
+    creds: str | None = None,
 ) -> None:
-    """Copy `reference` (docker://... or containers-storage:...) to `oci:<destination>:image`."""
+    """Copy `reference` (docker://... or containers-storage:...) to `oci:<destination>:image`.
+
+    Credentials are skopeo's: `authfile` (else REGISTRY_AUTH_FILE, else containers' auth.json,
+    which skopeo reads itself) or `creds` (USER[:PASSWORD])."""
     skopeo = shutil.which("skopeo")
     if skopeo is None:
         raise ToolError(
@@ -34,6 +39,10 @@ def skopeo_copy(
     args = [skopeo, "copy", "--quiet"]
     if reference.startswith("docker://") and not tls_verify:
         args.append("--src-tls-verify=false")
+    if authfile is not None:
+        args += ["--authfile", str(authfile)]
+    if creds is not None:
+        args += ["--src-creds", creds]
     if all_platforms:
         args.append("--all")
     elif platform is not None:
