@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from portwise.errors import UsageError
+from portwise.errors import InputError, UsageError
 from portwise.host.catalog import (
     CATALOG_DIR,
     catalog_errors,
@@ -162,8 +162,11 @@ def test_incident_trio_engine_versions() -> None:
 def test_unknown_name_lists_known_hosts() -> None:
     with pytest.raises(UsageError) as err:
         load_catalog_host("no-such-host")
-    assert "rhel-7.9" in err.value.message
     assert "no-such-host" in err.value.message
+    assert "portwise hosts" in (err.value.hint or "")  # the listing is one command away
+    with pytest.raises(UsageError) as close:
+        load_catalog_host("rhel-7.8")
+    assert "rhel-7.9" in (close.value.hint or "")  # did you mean
 
 
 def _user_entry(name: str) -> dict[str, Any]:
@@ -190,7 +193,7 @@ def test_broken_user_file_names_file_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "broken.json"
     bad.write_text(json.dumps(doc))
     (tmp_path / "garbage.json").write_text("{not json")
-    with pytest.raises(UsageError) as err:
+    with pytest.raises(InputError) as err:
         load_catalog_host("broken", [tmp_path])
     assert str(bad) in err.value.message
     assert "kernel.page_size.value" in err.value.message

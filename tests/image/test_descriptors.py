@@ -132,7 +132,7 @@ def test_deeply_nested_manifest_from_the_command_line(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert done.returncode == 3 and done.stdout == ""
+    assert done.returncode == 65 and done.stdout == ""
     assert "index.json nests JSON more than 64 levels" in done.stderr
     assert "Traceback" not in done.stderr and "RecursionError" not in done.stderr
 

@@ -130,7 +130,7 @@ def _layer_keys(handle: ImageHandle, options: ScanOptions, analyzers: str) -> li
     the analyzers' versions and the limits that change what reading records or refuses."""
     if not handle.cacheable:
         return [None] * len(handle.layers)
-    limits = f"{options.limits.max_file_read}:{int(options.limits.allow_device_nodes)}"
+    limits = f"{options.limits.max_file_read}"  # device nodes are always recorded now
     keys: list[str | None] = []
     for layer in handle.layers:
         content_id = layer.diff_id or layer.digest

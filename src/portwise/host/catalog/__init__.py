@@ -102,6 +102,6 @@ def catalog_errors(directory: Path) -> list[str]:
     for path in sorted(directory.glob(f"*{SUFFIX}")):
         try:
             _load_file(path)
-        except UsageError as exc:
+        except (UsageError, InputError) as exc:
             problems.append(exc.message)
     return problems
