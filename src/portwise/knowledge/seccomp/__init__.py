@@ -89,7 +89,12 @@ def _data() -> dict[str, Any]:
 
 def profiles() -> list[str]:
     """Known profile names ("docker-20.10.9", "podman-common-0.64.1"), oldest first per engine."""
-    return sorted(_data()["profiles"], key=lambda n: (n.rpartition("-")[0], _vkey(n)))
+    return list(_profiles())
+
+
+@cache
+def _profiles() -> tuple[str, ...]:
+    return tuple(sorted(_data()["profiles"], key=lambda n: (n.rpartition("-")[0], _vkey(n))))
 
 
 def by_content() -> dict[str, str]:
