@@ -85,6 +85,7 @@ def fleet() -> list[HostProfile]:
     hosts = [view for name in catalog_names() for view in engine_views(load_catalog_host(name))]
     return [
         *hosts,
+        hosts[0].model_copy(update={"name": "the first host, named again"}),  # same objects
         host_with("debian-12", "debian-12-64k", kernel__page_size=fact(65536)),
         host_with("debian-12", "debian-12-old-kernel", kernel__release=fact("4.19.0-26-amd64")),
         host_with("debian-12", "debian-12-no-profile", engines__seccomp_profile=unknown()),
