@@ -2,14 +2,24 @@
 
 Images are reduced to what each mechanism needs and hosts to what each offers; pairs whose
 reductions are equal share one judgement. A fleet of variants of a few real hosts therefore
-costs little more than the few real hosts (bench/check_speed.py measures it).
+costs little more than the few real hosts (bench/check_speed.py, bench/matrix_speed.py).
+
+Profiles are frozen: two that hold the very same values for every field but their name (a
+profile read once and named by each of its references, as a store keeps one per digest) are
+reduced once. Equal values in distinct objects are not looked for (comparing them costs what
+reducing does), and a digest is never taken for the content: a copy with changed facts keeps
+its digest (what-if copies, tests).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import gc
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel
 
 from portwise.model.host import HostProfile
 from portwise.model.image import ImageProfile
@@ -58,7 +68,7 @@ class Matrix:
     hosts: Sequence[HostProfile]
     image_group: list[int]  # image index -> group
     host_group: list[int]
-    results: dict[tuple[int, int], tuple[Status, tuple[Finding, ...]]]
+    results: Results
     mechanisms: tuple[str, ...]
 
     def status(self, image: int, host: int) -> Status:
@@ -80,10 +90,105 @@ class Matrix:
         return [self.verdict(i, h) for i in range(len(self.images)) for h in range(len(self.hosts))]
 
 
-def _group(keys: list[Key]) -> tuple[list[int], list[Key]]:
+class _Same:
+    """A field value compared by identity; the key holds it, so its id is never reused."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and self.value is other.value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+
+def _content(item: BaseModel, name: str) -> tuple[object, ...]:
+    """What a profile holds, but its name: strings and None by value, the rest by identity."""
+    values = (
+        v if v is None or type(v) is str else _Same(v)
+        for k, v in item.__dict__.items()
+        if k != name
+    )
+    return (type(item), *values)
+
+
+@dataclass(frozen=True, slots=True)
+class Reduced:
+    """One side of the matrix: each item's group, each group's reduction (one per mechanism),
+    and per mechanism each group's number among that mechanism's distinct reductions."""
+
+    group: list[int]
+    keys: list[Key]
+    numbers: list[list[int]]
+
+
+def _reduce_side(
+    items: Sequence[BaseModel], mechanisms: Sequence[Mechanism[Any, Any]], side: str, name: str
+) -> Reduced:
+    same: dict[tuple[object, ...], int] = {}
     index: dict[Key, int] = {}
-    groups = [index.setdefault(k, len(index)) for k in keys]
-    return groups, list(index)
+    group: list[int] = []
+    with _no_cycle_collection():
+        for item in items:
+            content = _content(item, name)
+            found = same.get(content)
+            if found is None:
+                reduced = _reduce(mechanisms, side, item)
+                found = same[content] = index.setdefault(reduced, len(index))
+            group.append(found)
+    keys = list(index)
+    # Per mechanism, each distinct reduction gets a small number once, so the memo of the
+    # judging is keyed by ints: hashing a large reduction (an image's syscall uses) for every
+    # pair of groups cost more than judging.
+    numbers = [_numbered(column) for column in zip(*keys, strict=True)] if keys else []
+    return Reduced(group, keys, numbers or [[] for _ in mechanisms])
+
+
+def reduce_images(
+    images: Sequence[ImageProfile], mechanisms: Sequence[Mechanism[Any, Any]] = MECHANISMS
+) -> Reduced:
+    return _reduce_side(images, mechanisms, "needs", "reference")
+
+
+def reduce_hosts(
+    hosts: Sequence[HostProfile], mechanisms: Sequence[Mechanism[Any, Any]] = MECHANISMS
+) -> Reduced:
+    return _reduce_side(hosts, mechanisms, "offers", "name")
+
+
+Results = dict[tuple[int, int], tuple[Status, tuple[Finding, ...]]]
+
+
+def judge_groups(
+    images: Reduced, hosts: Reduced, mechanisms: Sequence[Mechanism[Any, Any]] = MECHANISMS
+) -> Results:
+    """Every pair of groups; each mechanism judges each distinct pair of reductions once."""
+    results: Results = {}
+    with _no_cycle_collection():
+        _judge_all(images, hosts, mechanisms, results)
+    return results
+
+
+def _judge_all(
+    images: Reduced,
+    hosts: Reduced,
+    mechanisms: Sequence[Mechanism[Any, Any]],
+    results: Results,
+) -> None:
+    memo: list[dict[tuple[int, int], tuple[Finding, ...]]] = [{} for _ in mechanisms]
+    for gi, need_key in enumerate(images.keys):
+        for gh, offer_key in enumerate(hosts.keys):
+            findings: list[Finding] = []
+            for k, m in enumerate(mechanisms):
+                pair = (images.numbers[k][gi], hosts.numbers[k][gh])
+                found = memo[k].get(pair)
+                if found is None:
+                    found = memo[k][pair] = _judged(m, need_key[k], offer_key[k])
+                findings.extend(found)
+            results[gi, gh] = (status_of(findings), tuple(findings))
 
 
 def check(
@@ -91,26 +196,31 @@ def check(
     hosts: Sequence[HostProfile],
     mechanisms: Sequence[Mechanism[Any, Any]] = MECHANISMS,
 ) -> Matrix:
-    image_group, image_keys = _group([_reduce(mechanisms, "needs", i) for i in images])
-    host_group, host_keys = _group([_reduce(mechanisms, "offers", h) for h in hosts])
-    # Per mechanism, each distinct reduction gets a small number once, so the memo below is
-    # keyed by ints: hashing a large reduction (an image's syscall uses) for every pair of
-    # groups cost more than judging.
-    need_ids = [_numbered(column) for column in zip(*image_keys, strict=True)] if image_keys else []
-    offer_ids = [_numbered(column) for column in zip(*host_keys, strict=True)] if host_keys else []
-    memo: list[dict[tuple[int, int], tuple[Finding, ...]]] = [{} for _ in mechanisms]
-    results: dict[tuple[int, int], tuple[Status, tuple[Finding, ...]]] = {}
-    for gi, need_key in enumerate(image_keys):
-        for gh, offer_key in enumerate(host_keys):
-            findings: list[Finding] = []
-            for k, m in enumerate(mechanisms):
-                pair = (need_ids[k][gi], offer_ids[k][gh])
-                found = memo[k].get(pair)
-                if found is None:
-                    found = memo[k][pair] = _judged(m, need_key[k], offer_key[k])
-                findings.extend(found)
-            results[gi, gh] = (status_of(findings), tuple(findings))
-    return Matrix(images, hosts, image_group, host_group, results, tuple(m.id for m in mechanisms))
+    image_side = reduce_images(images, mechanisms)
+    host_side = reduce_hosts(hosts, mechanisms)
+    results = judge_groups(image_side, host_side, mechanisms)
+    return Matrix(
+        images,
+        hosts,
+        image_side.group,
+        host_side.group,
+        results,
+        tuple(m.id for m in mechanisms),
+    )
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Reducing and judging allocate many small objects and no cycles; with a fleet's profiles
+    alive (millions of objects), every full collection those allocations trigger walks them
+    all: a third of a 1000 x 1000 check. Cycles made meanwhile are collected afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _numbered(column: tuple[Hashable, ...]) -> list[int]:

@@ -12,6 +12,7 @@ import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from portwise.lastcall import last_call
 from portwise.model.image import FileEntry, ImageProfile, Package
@@ -264,11 +265,13 @@ class FileIndex:
 def file_index(image: ImageProfile) -> FileIndex:
     """Built once per image; the last one is kept, as every mechanism asks in turn."""
     files = image.files
-    text = "\n".join([f.path for f in files])
+    text = "\n".join(map(attrgetter("path"), files))
     by_name: dict[str, list[FileEntry]] = {}
+    line, counted = 0, 0  # matches come in order: count the newlines between them only
     for m in _INDEXED.finditer(text):
-        entry = files[text.count("\n", 0, m.start())]
-        by_name.setdefault(m.group(0)[1:], []).append(entry)
+        line += text.count("\n", counted, m.start())
+        counted = m.start()
+        by_name.setdefault(m.group(0)[1:], []).append(files[line])
     return FileIndex(by_name, files)
 
 

@@ -117,7 +117,10 @@ def _first_use(b: ElfBinary, extensions: tuple[str, ...]) -> str:
 def needs(image: ImageProfile) -> CpuNeeds:
     seen: dict[tuple[str, str, tuple[str, ...]], list[ElfBinary]] = {}
     for b in image.binaries:
-        if b.machine == "x86-64" and (key := _need(b)) is not None:
+        # neither a note nor disassembly: no level is known (required_level), the common case
+        if not (b.x86_isa_needed or b.cpu is not None) or b.machine != "x86-64":
+            continue
+        if (key := _need(b)) is not None:
             seen.setdefault(key, []).append(b)
     groups = []
     for (level, source, exts), members in sorted(seen.items()):

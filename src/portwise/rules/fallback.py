@@ -9,8 +9,7 @@ old seccomp profile breaks them where ENOSYS from an old kernel does not.
 from __future__ import annotations
 
 import errno as errno_codes
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from portwise.lastcall import last_call
 from portwise.model.image import ImageProfile
@@ -18,9 +17,12 @@ from portwise.model.image import ImageProfile
 Outcome = Literal["ok", "returned", "broken", "unknown"]
 
 
-@dataclass(frozen=True, slots=True)
-class Use:
-    """One way the image reaches a syscall, reduced to what judging needs."""
+class Use(NamedTuple):
+    """One way the image reaches a syscall, reduced to what judging needs.
+
+    A named tuple rather than a frozen dataclass: an image has hundreds, built for every image
+    of a fleet and hashed when images are grouped, and a tuple is built and hashed in C.
+    """
 
     syscall: str
     via: str
@@ -44,25 +46,29 @@ class Use:
 @last_call
 def uses(image: ImageProfile) -> tuple[Use, ...]:
     """The image's syscall uses (the last image's are kept: every mechanism asks in turn)."""
+    new = tuple.__new__  # Use(...) without its Python __new__: hundreds per image of a fleet
     return tuple(
-        Use(
-            need.name,
-            s.via,
-            s.path,
-            s.on_failure,
-            s.fallback,
-            tuple(s.fallback_errnos),
-            s.certain,
-            s.condition,
-            s.binaries,
-            s.examples[0] if s.examples else "",
-            s.source,
-            s.sites[0] if s.sites else None,
-            s.caller,
-            s.caller_on_failure,
-            tuple(s.caller_fallback_errnos),
-            s.caller_other_errors,
-            s.caller_source,
+        new(
+            Use,
+            (
+                need.name,
+                s.via,
+                s.path,
+                s.on_failure,
+                s.fallback,
+                tuple(s.fallback_errnos),
+                s.certain,
+                s.condition,
+                s.binaries,
+                s.examples[0] if s.examples else "",
+                s.source,
+                s.sites[0] if s.sites else None,
+                s.caller,
+                s.caller_on_failure,
+                tuple(s.caller_fallback_errnos),
+                s.caller_other_errors,
+                s.caller_source,
+            ),
         )
         for need in image.binary_summary.syscalls
         for s in need.sources

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from operator import itemgetter
 
 from portwise.knowledge import incidents, syscalls
 from portwise.knowledge.architectures import machine_of
@@ -59,24 +61,37 @@ def _highest(pairs: list[tuple[str, str]]) -> tuple[str, str] | None:
 
 
 def needs(image: ImageProfile) -> KernelNeeds:
-    libc = [(b.min_kernel, b.path) for b in image.binaries if b.min_kernel and _is_libc(b.path)]
-    static = [
-        (b.min_kernel, b.path)
-        for b in image.binaries
-        if b.min_kernel and b.linkage != "dynamic" and b.libc == "glibc"
-    ]
+    libc: list[tuple[str, str]] = []
+    static: list[tuple[str, str]] = []
+    for b in image.binaries:
+        if b.min_kernel:
+            if _is_libc(b.path):
+                libc.append((b.min_kernel, b.path))
+            if b.linkage != "dynamic" and b.libc == "glibc":
+                static.append((b.min_kernel, b.path))
     glibc = next((c.version for c in image.libc if c.family == "glibc"), None)
     machine = machine_of(image.platform.architecture)
     found = uses(image)
-    # without a syscall table (architecture unknown: the arch mechanism says so) calls go undated
-    tabled = machine in syscalls.ARCHES
-    dated = [(syscalls.introduced(u.syscall, machine) if tabled else None, u) for u in found]
     by_age = sorted(
-        ((version_key(since), since, u) for since, u in dated if since is not None),
-        key=lambda item: item[0],
+        (
+            (dated[0], dated[1], u)
+            for u in found
+            if (dated := _introduced(u.syscall, machine)) is not None
+        ),
+        key=itemgetter(0),
         reverse=True,
     )
     return KernelNeeds(machine, glibc, _highest(libc), _highest(static), bool(found), tuple(by_age))
+
+
+@lru_cache(maxsize=8192)
+def _introduced(syscall: str, machine: str) -> tuple[tuple[int, ...], str] | None:
+    """The kernel version that brought the call, as a key and as text (asked per use of every
+    image: a fleet asks the same few hundred)."""
+    if machine not in syscalls.ARCHES:  # no table (architecture unknown: the arch rule says so)
+        return None
+    since = syscalls.introduced(syscall, machine)
+    return None if since is None else (version_key(since), since)
 
 
 def offers(host: HostProfile) -> KernelOffers:

@@ -67,10 +67,13 @@ def _jemalloc(image: ImageProfile) -> Jemalloc | None:
     )
     if libs:
         evidence.append(f"library {libs[0]}")
-    users = sorted(
-        b.path
-        for b in image.binaries
-        if any(n.startswith(known_alloc.library_prefix) for n in b.needed)
+    prefix = known_alloc.library_prefix
+    # the names every binary needs, gathered in one pass: most images link no jemalloc at all
+    linked = {n for b in image.binaries for n in b.needed if n.startswith(prefix)}
+    users = (
+        sorted(b.path for b in image.binaries if any(n in linked for n in b.needed))
+        if linked
+        else []
     )
     if users:
         evidence.append(f"{len(users)} binaries link it (DT_NEEDED), e.g. {users[0]}")

@@ -24,6 +24,7 @@ from functools import lru_cache
 from portwise.host.seccomp_table import UNCONFINED, Enforcer, enforcer
 from portwise.knowledge import incidents, oci_runtimes, privileged, seccomp
 from portwise.knowledge.architectures import machine_of
+from portwise.lastcall import last_call
 from portwise.model.host import HostProfile
 from portwise.model.image import ImageProfile
 from portwise.model.verdict import Evidence, Finding
@@ -146,6 +147,31 @@ def _decide_cached(
     )
 
 
+@last_call
+def _by_syscall(need: SeccompNeeds) -> tuple[tuple[str, tuple[Use, ...]], ...]:
+    """The image's uses grouped by call, in the calls' order (kept for the last need: the
+    matrix judges one image's needs against every host in turn)."""
+    by_syscall: dict[str, list[Use]] = defaultdict(list)
+    for use in need.uses:
+        by_syscall[use.syscall].append(use)
+    return tuple((syscall, tuple(group)) for syscall, group in sorted(by_syscall.items()))
+
+
+@lru_cache(maxsize=4096)
+def _answers(
+    profile: str,
+    arch: str,
+    libseccomp: str | None,
+    extra: frozenset[str],
+    stub: bool | None,
+    runtime: str | None,
+    kernel: str | None,
+) -> dict[str, seccomp.SeccompDecision]:
+    """The filter's answers under one host setting, filled in as calls are asked about: what
+    _decide answers for these arguments (a dictionary read costs less than its memo's key)."""
+    return {}
+
+
 def judge(need: SeccompNeeds, offer: SeccompOffers) -> tuple[Finding, ...]:
     if not need.uses:
         return ()
@@ -170,15 +196,19 @@ def judge(need: SeccompNeeds, offer: SeccompOffers) -> tuple[Finding, ...]:
         offer = replace(offer, emulating=need.machine)
     if offer.enforcer.filters is False:
         return (_sandboxed(need, offer),)
-    by_syscall: dict[str, list[Use]] = defaultdict(list)
-    for use in need.uses:
-        by_syscall[use.syscall].append(use)
+    how = offer.enforcer
+    answers = _answers(
+        profile, arch, how.libseccomp, how.libseccomp_extra, offer.stub, how.runtime, offer.kernel
+    )
     findings: list[Finding] = []
     returned: list[str] = []
-    for syscall, group in sorted(by_syscall.items()):
-        decision = _decide(profile, syscall, arch, offer, offer.stub)
+    for syscall, uses_of_it in _by_syscall(need):
+        decision = answers.get(syscall)
+        if decision is None:
+            decision = answers[syscall] = _decide(profile, syscall, arch, offer, offer.stub)
         if decision.action in ("allow", "log"):
             continue
+        group = list(uses_of_it)
         if decision.action in ("kill", "trap"):
             findings.append(_killed(syscall, group, decision, offer))
             continue

@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from typing import Any
 
@@ -89,7 +89,12 @@ def _data() -> dict[str, Any]:
 
 def profiles() -> list[str]:
     """Known profile names ("docker-20.10.9", "podman-common-0.64.1"), oldest first per engine."""
-    return sorted(_data()["profiles"], key=lambda n: (n.rpartition("-")[0], _vkey(n)))
+    return list(_profiles())
+
+
+@cache
+def _profiles() -> tuple[str, ...]:
+    return tuple(sorted(_data()["profiles"], key=lambda n: (n.rpartition("-")[0], _vkey(n))))
 
 
 def by_content() -> dict[str, str]:
@@ -144,6 +149,7 @@ def libseccomp_build(package: str | None) -> LibseccompBuild | None:
     return found[0] if found else None
 
 
+@lru_cache(maxsize=4096)  # asked for every named call of every decision
 def _vkey(version: str) -> tuple[int, ...]:
     """Leading numeric parts: "2.5.4-1ubuntu1" -> (2, 5, 4); "docker-20.10.9" -> (20, 10, 9)."""
     m = re.search(r"\d+(?:\.\d+)*", version)
@@ -240,14 +246,12 @@ def decide(
     if arch not in ARCHES:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHES)}")
     native, scmp_arch = ARCHES[arch]
-    caps_entry = _data()["default_caps"][p["engine"]]
-    caps = frozenset(caps_entry["caps"])
     src = str(p["source"])
-    applicable = [(i, r) for i, r in enumerate(p["rules"]) if _applies(r, native, caps, kernel)]
+    applicable, by_name = _applicable(profile, native, kernel)
 
     notes: list[str] = []
     missing = _unknown_since(syscall, arch, libseccomp, libseccomp_extra)
-    matches = [(i, r) for i, r in applicable if syscall in r["names"]]
+    matches = list(by_name.get(syscall, ()))
     if matches and missing is None:
         for _, r in matches:
             if "caps" in r.get("includes", {}) or "caps" in r.get("excludes", {}):
@@ -291,14 +295,16 @@ def decide(
     stub_possible = p["defaultAction"] != "allow" and p.get("defaultErrnoRet") != ENOSYS
     number = nr(syscall)
     if stub_possible and number is not None and enosys_stub is not False:
-        named = {
-            n
-            for _, r in applicable
-            for n in r["names"]
-            if _unknown_since(n, arch, libseccomp, libseccomp_extra) is None
-        }
-        numbers = [x for x in (nr(n) for n in named) if x is not None]
-        highest = max(numbers, default=None)
+        if syscall_numbers is None:
+            highest = _highest_named(profile, arch, native, kernel, libseccomp, libseccomp_extra)
+        else:
+            named = {
+                n
+                for _, r in applicable
+                for n in r["names"]
+                if _unknown_since(n, arch, libseccomp, libseccomp_extra) is None
+            }
+            highest = max((x for x in (nr(n) for n in named) if x is not None), default=None)
         if highest is not None and number > highest:
             why = f"above the highest named syscall on {scmp_arch} ({number} > {highest})"
             if enosys_stub:
@@ -313,6 +319,56 @@ def decide(
     default = _SCMP_NAME[p["defaultAction"]] + (f" (errnoRet {errno})" if errno is not None else "")
     reason = f"{prefix}: defaultAction {default}" + "".join(f"; {n}" for n in notes)
     return SeccompDecision(p["defaultAction"], errno, reason, src)
+
+
+Rules = tuple[tuple[int, dict[str, Any]], ...]  # (index in the profile's "syscalls", rule)
+
+
+@lru_cache(maxsize=1024)
+def _applicable(profile: str, native: str, kernel: str | None) -> tuple[Rules, dict[str, Rules]]:
+    """The profile's rules that apply on this architecture and kernel under the engine's
+    default capabilities, in order, and the same indexed by the names they list: the same for
+    every call decided under one host (a fleet asks thousands of times)."""
+    p = _profile(profile)
+    caps = frozenset(_data()["default_caps"][p["engine"]]["caps"])
+    applicable = tuple(
+        (i, r) for i, r in enumerate(p["rules"]) if _applies(r, native, caps, kernel)
+    )
+    by_name: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for i, r in applicable:
+        for name in r["names"]:
+            listed = by_name.setdefault(name, [])
+            if not listed or listed[-1][0] != i:  # a name listed twice in one rule: once
+                listed.append((i, r))
+    return applicable, {name: tuple(rules) for name, rules in by_name.items()}
+
+
+@lru_cache(maxsize=4096)
+def _highest_named(
+    profile: str,
+    arch: str,
+    native: str,
+    kernel: str | None,
+    libseccomp: str | None,
+    extra: frozenset[str],
+) -> int | None:
+    """The highest syscall number the filter names on arch (names the libseccomp resolves)."""
+    applicable, _ = _applicable(profile, native, kernel)
+    named = {
+        n
+        for _, r in applicable
+        for n in r["names"]
+        if _unknown_since(n, arch, libseccomp, extra) is None
+    }
+    numbers = []
+    for n in named:
+        try:
+            number = syscalls.number(arch, n)
+        except KeyError:
+            number = None
+        if number is not None:
+            numbers.append(number)
+    return max(numbers, default=None)
 
 
 @dataclass(frozen=True, slots=True)
