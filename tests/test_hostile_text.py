@@ -9,14 +9,10 @@ literally.
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
+import ptykit
 import pytest
 from cprograms import compile_c
 from imagekit import OciLayout, file, layer_tar, symlink
@@ -82,32 +78,8 @@ def hostile_image(root: Path) -> str:
 
 def on_a_terminal(*args: str) -> tuple[int, bytes]:
     """Run portwise with stdout and stderr on a pty, as a user's terminal; all it drew."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "portwise", *args],
-        stdout=slave,
-        stderr=slave,
-        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100"},
-    )
-    os.close(slave)
-    drawn = bytearray()
-
-    def drain() -> None:
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                return
-            if not chunk:
-                return
-            drawn.extend(chunk)
-
-    reader = threading.Thread(target=drain)
-    reader.start()
-    code = proc.wait(timeout=300)
-    reader.join(timeout=60)
-    os.close(master)
-    return code, bytes(drawn)
+    code, _, drawn = ptykit.on_a_terminal(list(args))
+    return code, drawn
 
 
 @pytest.mark.parametrize("command", ["scan", "check", "check-json-file"])

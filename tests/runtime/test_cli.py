@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import jsonschema
+import ptykit
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -190,38 +191,17 @@ def test_a_disagreement_is_its_own_status_and_exit_code(
 def test_progress_goes_to_a_terminal_stderr_only(runtime_images: Path, tmp_path: Path) -> None:
     """stderr a real terminal (a pty): each step is drawn there, stdout stays pure JSON;
     --quiet draws nothing; stderr not a terminal gets no progress (the other tests)."""
-    import pty
-    import threading
 
     args = ("--host", "debian-12", "--probe", "true", "--json", "--cache-dir", str(tmp_path))
 
     def on_a_terminal(*extra: str) -> tuple[int, str, str]:
-        master, slave = pty.openpty()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "portwise", "test", image(runtime_images), *args, *extra],
-            stdout=subprocess.PIPE,
-            stderr=slave,
-            env={**os.environ, "TERM": "xterm", "COLUMNS": "80"},
+        code, stdout, drawn = ptykit.on_a_terminal(
+            ["test", image(runtime_images), *args, *extra],
+            stdout_too=False,
+            term="xterm",
+            columns=80,
         )
-        os.close(slave)
-        drawn = bytearray()
-
-        def drain() -> None:
-            while True:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:  # EIO: the child closed the terminal
-                    return
-                if not chunk:
-                    return
-                drawn.extend(chunk)
-
-        reader = threading.Thread(target=drain)
-        reader.start()
-        stdout, _ = proc.communicate(timeout=300)
-        reader.join(timeout=60)
-        os.close(master)
-        return proc.returncode, stdout.decode(), drawn.decode(errors="replace")
+        return code, stdout.decode(), drawn.decode(errors="replace")
 
     code, stdout, terminal = on_a_terminal()
     assert code == 0, terminal
